@@ -1,0 +1,2 @@
+//! flexgate binary.
+fn main() {}

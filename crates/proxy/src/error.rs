@@ -1,0 +1,155 @@
+//! Every response the gateway produces itself, from one table of stable error codes.
+//!
+//! Failures anywhere in the request path are classified once into a [`GatewayError`], which knows
+//! its HTTP status, its stable `code` (a public contract: dashboards, alert rules and clients key on
+//! it) and whether it is the gateway's or the upstream's fault. [`GatewayError::into_response`] is the
+//! single exit that turns it into the BRIEF §3 JSON body.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::{full, ProxyBody};
+
+/// A failure the gateway answers itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// No route matches the request.
+    RouteNotFound,
+    /// A route matches the path but not the method.
+    MethodNotAllowed {
+        /// Methods the matching routes accept, for the `Allow` header.
+        allowed: Vec<http::Method>,
+    },
+    /// The request body is larger than `server.max_request_body`.
+    PayloadTooLarge {
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// The request is malformed (for example an invalid `Host`).
+    BadRequest(String),
+    /// The upstream has no healthy target.
+    NoHealthyTarget,
+    /// The connection to the target could not be established.
+    UpstreamConnect(String),
+    /// The target did not answer within the timeout.
+    UpstreamTimeout,
+    /// The target answered with something that is not valid HTTP, or reset the stream.
+    UpstreamProtocol(String),
+    /// The TLS handshake with the target failed.
+    UpstreamTls(String),
+    /// The gateway is shutting down or not ready to route.
+    NotReady,
+}
+
+impl GatewayError {
+    /// The HTTP status of the response.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::RouteNotFound => StatusCode::NOT_FOUND,
+            GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::NoHealthyTarget | GatewayError::NotReady => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::UpstreamConnect(_)
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::UpstreamTls(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The stable machine-readable code (`error.code` in the body, `error_kind` in the access log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::RouteNotFound => "route_not_found",
+            GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
+            GatewayError::PayloadTooLarge { .. } => "payload_too_large",
+            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::NoHealthyTarget => "no_healthy_upstream",
+            GatewayError::UpstreamConnect(_) => "upstream_connect_failed",
+            GatewayError::UpstreamTimeout => "upstream_timeout",
+            GatewayError::UpstreamProtocol(_) => "upstream_protocol_error",
+            GatewayError::UpstreamTls(_) => "upstream_tls_error",
+            GatewayError::NotReady => "not_ready",
+        }
+    }
+
+    /// The `kind` label of `flexgate_upstream_errors_total`, for failures caused by the upstream.
+    pub fn upstream_error_kind(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::UpstreamConnect(_) => Some("connect"),
+            GatewayError::UpstreamTimeout => Some("timeout"),
+            GatewayError::UpstreamProtocol(_) => Some("protocol"),
+            GatewayError::UpstreamTls(_) => Some("tls"),
+            GatewayError::NoHealthyTarget => Some("no_healthy_target"),
+            _ => None,
+        }
+    }
+
+    /// A human-readable message. It never includes internal addresses: clients see the upstream's
+    /// name at most, operators find the detail in the log.
+    pub fn message(&self) -> String {
+        match self {
+            GatewayError::RouteNotFound => "no route matches this request".into(),
+            GatewayError::MethodNotAllowed { allowed } => {
+                let list: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+                format!("method not allowed here; allowed: {}", list.join(", "))
+            }
+            GatewayError::PayloadTooLarge { limit } => {
+                format!("request body exceeds the limit of {limit} bytes")
+            }
+            GatewayError::BadRequest(why) => format!("bad request: {why}"),
+            GatewayError::NoHealthyTarget => "no healthy upstream target is available".into(),
+            GatewayError::UpstreamConnect(_) => "could not connect to the upstream".into(),
+            GatewayError::UpstreamTimeout => "the upstream did not respond in time".into(),
+            GatewayError::UpstreamProtocol(_) => "the upstream sent an invalid response".into(),
+            GatewayError::UpstreamTls(_) => "TLS handshake with the upstream failed".into(),
+            GatewayError::NotReady => "the gateway is not ready to serve traffic".into(),
+        }
+    }
+
+    /// Internal detail for the log (may name addresses); empty when there is none.
+    pub fn detail(&self) -> &str {
+        match self {
+            GatewayError::BadRequest(d)
+            | GatewayError::UpstreamConnect(d)
+            | GatewayError::UpstreamProtocol(d)
+            | GatewayError::UpstreamTls(d) => d,
+            _ => "",
+        }
+    }
+
+    /// Builds the JSON response `{"error":{"code","message"},"correlation_id"}` with the gateway's
+    /// headers.
+    pub fn into_response(&self, correlation_id: &str, config_version: &str) -> Response<ProxyBody> {
+        let body = serde_json::json!({
+            "error": { "code": self.code(), "message": self.message() },
+            "correlation_id": correlation_id,
+        });
+        let mut response = Response::new(full(Bytes::from(body.to_string())));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Ok(value) = HeaderValue::from_str(config_version) {
+            headers.insert(crate::headers::X_CONFIG_VERSION, value);
+        }
+        if let GatewayError::MethodNotAllowed { allowed } = self {
+            let list: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+                headers.insert(header::ALLOW, value);
+            }
+        }
+        if matches!(self, GatewayError::NoHealthyTarget | GatewayError::NotReady) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Ok(value) = HeaderValue::from_str(correlation_id) {
+            headers.insert(crate::headers::X_CORRELATION_ID, value);
+        }
+        response
+    }
+}

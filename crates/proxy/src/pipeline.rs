@@ -1,0 +1,472 @@
+//! The request lifecycle, as ordered phases over one per-request context:
+//!
+//! 1. **accept**: correlation id, trace context, start time (always, even for errors);
+//! 2. **route**: look the request up in the snapshot's route table (404 / 405);
+//! 3. **admit**: request limits (413 by `Content-Length`; streamed bodies are cut at the limit);
+//! 4. **select**: pick a healthy target of the route's upstream (503 when none);
+//! 5. **forward**: rewrite the path, clean hop-by-hop headers, add forwarding headers, send with
+//!    the route's timeout (502 / 504), or tunnel an `Upgrade`;
+//! 6. **respond**: clean the response headers and stream the body back;
+//! 7. **log**: when the response body ends (or the client goes away) the exchange is counted in
+//!    the metrics and offered to the access log. This phase always runs, for every outcome.
+//!
+//! Every failure leaves through [`GatewayError::into_response`]. Resilience layers (retries,
+//! circuit breaking, rate limits) slot in between *route* and *forward*.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tracing::{debug, warn};
+
+use flexgate_config::UpstreamProtocol;
+use flexgate_router::{Lookup, RequestFacts};
+use flexgate_telemetry::access_log::AccessRecord;
+
+use crate::body::{Meter, MeteredBody, OnBodyEnd, ProxyBody};
+use crate::error::GatewayError;
+use crate::headers;
+use crate::runtime::Shared;
+use crate::snapshot::Snapshot;
+use crate::upstream::{ConnectError, InFlight};
+
+/// Facts about the downstream connection a request arrived on.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// Listener name.
+    pub listener: Arc<str>,
+    /// The client's address.
+    pub client_addr: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// Everything the log phase needs, collected along the way.
+struct Exchange {
+    shared: Arc<Shared>,
+    snapshot: Arc<Snapshot>,
+    conn: Arc<ConnectionInfo>,
+    started: Instant,
+    timestamp: SystemTime,
+    correlation_id: String,
+    traceparent: String,
+    method: http::Method,
+    path_and_query: String,
+    host: String,
+    version: Version,
+    request_headers: Vec<(String, String)>,
+    route: Option<usize>,
+    upstream: Option<usize>,
+    target: Option<InFlight>,
+    upstream_ms: Option<f64>,
+    bytes_in: Arc<Meter>,
+    status: u16,
+    error: Option<&'static str>,
+}
+
+impl OnBodyEnd for Exchange {
+    fn finish(self: Box<Self>, bytes_out: u64, complete: bool) {
+        self.record(bytes_out, complete);
+    }
+}
+
+impl Exchange {
+    fn record(self, bytes_out: u64, complete: bool) {
+        let duration = self.started.elapsed();
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let bytes_in = self.bytes_in.bytes();
+        self.shared.metrics.in_flight_dec();
+        match self.route {
+            Some(index) => self.snapshot.routes[index].metrics.record_response(
+                self.status,
+                duration_ms,
+                bytes_in,
+                bytes_out,
+            ),
+            None => self.shared.metrics.unrouted().record_response(
+                self.status,
+                duration_ms,
+                bytes_in,
+                bytes_out,
+            ),
+        }
+        if let Some(code) = self.error {
+            self.shared.metrics.gateway_error(code);
+        }
+        let error_kind = match (self.error, complete) {
+            (Some(code), _) => Some(code),
+            (None, false) => Some("response_aborted"),
+            (None, true) => None,
+        };
+        let access = &self.snapshot.access;
+        let Some(sample_rate) = access
+            .sampler
+            .decide(self.status, duration, error_kind.is_some())
+        else {
+            return;
+        };
+        let route = self.route.map(|i| &*self.snapshot.routes[i].name);
+        let upstream = self
+            .upstream
+            .map(|i| self.snapshot.upstreams[i].spec.name.as_str());
+        let path = access.redactor.path_and_query(&self.path_and_query);
+        let request_headers: Vec<(&str, std::borrow::Cow<'_, str>)> = self
+            .request_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), access.redactor.header_value(k, v)))
+            .collect();
+        let client_addr = self.conn.client_addr.to_string();
+        let record = AccessRecord {
+            timestamp: self.timestamp,
+            correlation_id: &self.correlation_id,
+            traceparent: Some(&self.traceparent),
+            listener: &self.conn.listener,
+            route,
+            upstream,
+            target: self.target.as_ref().map(|t| t.target().url.as_str()),
+            method: self.method.as_str(),
+            path: &path,
+            protocol: protocol_name(self.version),
+            host: &self.host,
+            status: self.status,
+            duration_ms,
+            upstream_duration_ms: self.upstream_ms,
+            bytes_in,
+            bytes_out,
+            client_addr: &client_addr,
+            error_kind,
+            request_headers: &request_headers,
+            config_version: &self.snapshot.version.version,
+            sample_rate,
+        };
+        self.shared.access_log.log(&record);
+    }
+}
+
+fn protocol_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The host the client addressed, without port, from the URI (HTTP/2, absolute-form) or `Host`.
+fn request_host(req: &Request<Incoming>) -> Option<&str> {
+    let raw = req.uri().host().or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })?;
+    let host = if raw.starts_with('[') {
+        raw.split_inclusive(']').next().unwrap_or(raw)
+    } else {
+        raw.split(':').next().unwrap_or(raw)
+    };
+    Some(host.trim_end_matches('.'))
+}
+
+/// Handles one request. Never fails: every error becomes a gateway response.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnectionInfo>,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    // Phase 1: accept.
+    let Some(snapshot) = shared.snapshot() else {
+        let correlation_id = headers::correlation_id(req.headers());
+        return Ok(GatewayError::NotReady.into_response(&correlation_id, "none"));
+    };
+    shared.metrics.in_flight_inc();
+    let host = request_host(&req).unwrap_or("").to_ascii_lowercase();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(PathAndQuery::as_str)
+        .unwrap_or("/")
+        .to_owned();
+    let request_headers = snapshot
+        .access
+        .include_headers
+        .iter()
+        .filter_map(|name| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let mut exchange = Exchange {
+        correlation_id: headers::correlation_id(req.headers()),
+        traceparent: headers::next_traceparent(req.headers()),
+        shared: shared.clone(),
+        snapshot: snapshot.clone(),
+        conn: conn.clone(),
+        started: Instant::now(),
+        timestamp: SystemTime::now(),
+        method: req.method().clone(),
+        path_and_query,
+        host,
+        version: req.version(),
+        request_headers,
+        route: None,
+        upstream: None,
+        target: None,
+        upstream_ms: None,
+        bytes_in: Arc::new(Meter::default()),
+        status: 0,
+        error: None,
+    };
+
+    // Phase 2: route.
+    let lookup = snapshot.table.lookup(&RequestFacts {
+        method: req.method(),
+        host: (!exchange.host.is_empty()).then_some(exchange.host.as_str()),
+        path: req.uri().path(),
+        headers: req.headers(),
+    });
+    let route = match lookup {
+        Lookup::Matched(route) => route,
+        Lookup::MethodNotAllowed { allowed } => {
+            return Ok(fail(exchange, GatewayError::MethodNotAllowed { allowed }));
+        }
+        Lookup::NotFound => return Ok(fail(exchange, GatewayError::RouteNotFound)),
+    };
+    exchange.route = Some(route.id.0);
+    exchange.upstream = Some(route.upstream.0);
+    let route_rt = &snapshot.routes[route.id.0];
+    let upstream = snapshot.upstreams[route.upstream.0].clone();
+
+    // Phase 3: admit.
+    let limit = snapshot.max_request_body;
+    if limit > 0 {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Ok(fail(exchange, GatewayError::PayloadTooLarge { limit }));
+        }
+    }
+
+    // Phase 4: select.
+    let Some(in_flight) = upstream.pick() else {
+        upstream.metrics.error("no_healthy_target");
+        return Ok(fail(exchange, GatewayError::NoHealthyTarget));
+    };
+    let target = in_flight.target();
+    let forward_path = route.rewrite_path(req.uri().path());
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("{forward_path}?{query}"),
+        None => forward_path.into_owned(),
+    };
+    let uri = Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build();
+    let uri = match uri {
+        Ok(uri) => uri,
+        Err(e) => {
+            exchange.target = Some(in_flight);
+            return Ok(fail(exchange, GatewayError::BadRequest(e.to_string())));
+        }
+    };
+
+    // Phase 5: forward.
+    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade_request(req.headers());
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    parts.uri = uri;
+    let original_host = parts.headers.get(header::HOST).cloned();
+    headers::remove_hop_by_hop(&mut parts.headers, upgrade);
+    if upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    headers::append_forwarded_for(&mut parts.headers, &conn.client_addr.ip().to_string());
+    parts.headers.insert(
+        headers::X_FORWARDED_PROTO,
+        HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
+    );
+    if let Ok(value) = HeaderValue::from_str(&exchange.host) {
+        if !exchange.host.is_empty() {
+            parts.headers.insert(headers::X_FORWARDED_HOST, value);
+        }
+    }
+    headers::append_via(&mut parts.headers, &snapshot.via, parts.version);
+    if let Ok(value) = HeaderValue::from_str(&exchange.correlation_id) {
+        parts.headers.insert(headers::X_CORRELATION_ID, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&exchange.traceparent) {
+        parts.headers.insert(headers::TRACEPARENT, value);
+    }
+    let host_header = if upstream.spec.preserve_host {
+        original_host.or_else(|| HeaderValue::from_str(&exchange.host).ok())
+    } else {
+        HeaderValue::from_str(target.authority.as_str()).ok()
+    };
+    match (upstream.spec.protocol, host_header) {
+        // HTTP/2 carries the host in `:authority`, taken from the URI.
+        (UpstreamProtocol::Http2, _) => {
+            parts.version = Version::HTTP_2;
+            parts.headers.remove(header::HOST);
+        }
+        (UpstreamProtocol::Http1, host) => {
+            parts.version = Version::HTTP_11;
+            if let Some(host) = host {
+                parts.headers.insert(header::HOST, host);
+            }
+        }
+    }
+    let body = MeteredBody::new(body, exchange.bytes_in.clone(), limit).boxed();
+    let upstream_request = Request::from_parts(parts, body);
+    let sent = Instant::now();
+    let result =
+        tokio::time::timeout(route_rt.timeout, upstream.client.request(upstream_request)).await;
+    let upstream_ms = sent.elapsed().as_secs_f64() * 1000.0;
+    exchange.upstream_ms = Some(upstream_ms);
+    exchange.target = Some(in_flight);
+    let mut response = match result {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            let failure = if exchange.bytes_in.limit_exceeded() {
+                GatewayError::PayloadTooLarge { limit }
+            } else {
+                classify_client_error(&error)
+            };
+            if let Some(kind) = failure.upstream_error_kind() {
+                upstream.metrics.error(kind);
+            }
+            upstream.metrics.record(None, upstream_ms);
+            warn!(
+                message = "Upstream request failed.",
+                correlation_id = %exchange.correlation_id,
+                route = %route_rt.name,
+                upstream = %upstream.spec.name,
+                error = %error_chain(&error),
+            );
+            return Ok(fail(exchange, failure));
+        }
+        Err(_) => {
+            upstream.metrics.error("timeout");
+            upstream.metrics.record(None, upstream_ms);
+            return Ok(fail(exchange, GatewayError::UpstreamTimeout));
+        }
+    };
+    upstream
+        .metrics
+        .record(Some(response.status().as_u16()), upstream_ms);
+
+    // Phase 6: respond.
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        if let Some(downstream) = downstream_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(tunnel(
+                downstream,
+                upstream_upgrade,
+                exchange.correlation_id.clone(),
+            ));
+        }
+    }
+    let headers = response.headers_mut();
+    headers::remove_hop_by_hop(headers, switching);
+    if switching {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    headers::append_via(headers, &snapshot.via, Version::HTTP_11);
+    if let Ok(value) = HeaderValue::from_str(&exchange.correlation_id) {
+        headers.insert(headers::X_CORRELATION_ID, value);
+    }
+    exchange.status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    // Phase 7 runs when this body ends.
+    let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
+        .on_end(Box::new(exchange))
+        .boxed();
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Answers with a gateway error and runs the log phase for it.
+fn fail(mut exchange: Exchange, error: GatewayError) -> Response<ProxyBody> {
+    if !error.detail().is_empty() {
+        debug!(
+            message = "Gateway error.",
+            code = error.code(),
+            detail = error.detail(),
+            correlation_id = %exchange.correlation_id,
+        );
+    }
+    let response =
+        error.into_response(&exchange.correlation_id, &exchange.snapshot.version.version);
+    exchange.status = error.status().as_u16();
+    exchange.error = Some(error.code());
+    let (parts, body) = response.into_parts();
+    let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
+        .on_end(Box::new(exchange))
+        .boxed();
+    Response::from_parts(parts, body)
+}
+
+/// Classifies a pooled-client failure by the cause our connector left in the error chain.
+fn classify_client_error(error: &hyper_util::client::legacy::Error) -> GatewayError {
+    let detail = error_chain(error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            return match connect {
+                ConnectError::Timeout(_) => GatewayError::UpstreamTimeout,
+                ConnectError::Tls(..) => GatewayError::UpstreamTls(detail),
+                _ => GatewayError::UpstreamConnect(detail),
+            };
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        GatewayError::UpstreamConnect(detail)
+    } else {
+        GatewayError::UpstreamProtocol(detail)
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Copies bytes both ways between an upgraded client connection and the upgraded upstream one.
+async fn tunnel(
+    downstream: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    correlation_id: String,
+) {
+    let (down, up) = match tokio::try_join!(downstream, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            debug!(message = "Upgrade failed.", %error, %correlation_id);
+            return;
+        }
+    };
+    let mut down = hyper_util::rt::TokioIo::new(down);
+    let mut up = hyper_util::rt::TokioIo::new(up);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+        debug!(message = "Upgraded connection closed with an error.", %error, %correlation_id);
+    }
+}

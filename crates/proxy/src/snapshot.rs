@@ -1,0 +1,208 @@
+//! The compiled, immutable form of one config version that the request path reads.
+//!
+//! A [`Snapshot`] is built off the request path (at start and on every reload) and published
+//! atomically with `arc-swap`; requests in flight keep the snapshot they started with, which is what
+//! makes a reload drop nothing. Start-up is a reload from nothing: both go through
+//! [`Snapshot::build`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderName, HeaderValue};
+use tokio_rustls::TlsAcceptor;
+
+use flexgate_config::Config;
+use flexgate_router::RouteTable;
+use flexgate_telemetry::access_log::{Redactor, Sampler};
+use flexgate_telemetry::metrics::{ProxyMetrics, RouteMetrics};
+
+use crate::tls::{server_config, TlsError};
+use crate::upstream::{UpstreamError, UpstreamRuntime};
+
+/// Identity of a config version: what `X-Config-Version`, metrics and logs show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigVersion {
+    /// The version label (`local-<hash>` for a file, the control plane's number for an agent).
+    pub version: String,
+    /// Content hash of the config (hex).
+    pub hash: String,
+}
+
+impl ConfigVersion {
+    /// The version of a config read from a local file: named after its content hash, so that the
+    /// same file gives the same version across restarts.
+    pub fn local(config: &Config) -> ConfigVersion {
+        let hash = content_hash(config);
+        ConfigVersion {
+            version: format!("local-{}", &hash[..12]),
+            hash,
+        }
+    }
+}
+
+/// FNV-1a over the canonical JSON form: stable across processes and cheap; it identifies versions,
+/// it is not a security boundary.
+pub fn content_hash(config: &Config) -> String {
+    let bytes = serde_json::to_vec(config).unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!(
+        "{hash:016x}{:016x}",
+        hash.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15
+    )
+}
+
+/// Per-route settings resolved once per version.
+pub struct RouteRuntime {
+    /// Route name (metric label, log field).
+    pub name: Arc<str>,
+    /// Time allowed for the upstream's response head.
+    pub timeout: Duration,
+    /// Metric handles for this route and its upstream.
+    pub metrics: RouteMetrics,
+}
+
+/// Access-log settings of this version.
+pub struct AccessSettings {
+    /// Masks secrets in headers and query strings.
+    pub redactor: Redactor,
+    /// Decides which requests are logged.
+    pub sampler: Sampler,
+    /// Request headers copied into each line.
+    pub include_headers: Vec<HeaderName>,
+}
+
+/// One config version, ready to serve.
+pub struct Snapshot {
+    /// The config it was built from.
+    pub config: Arc<Config>,
+    /// Its identity.
+    pub version: ConfigVersion,
+    /// `version` as a header value, prepared once.
+    pub version_header: HeaderValue,
+    /// The route table.
+    pub table: RouteTable,
+    /// Per-route runtime settings, indexed like `config.routes`.
+    pub routes: Vec<RouteRuntime>,
+    /// Upstreams, indexed like `config.upstreams`.
+    pub upstreams: Vec<Arc<UpstreamRuntime>>,
+    /// Access-log settings.
+    pub access: AccessSettings,
+    /// `server.max_request_body` in bytes (0: unlimited).
+    pub max_request_body: u64,
+    /// Value for our `Via` entry.
+    pub via: HeaderValue,
+    /// TLS acceptors of HTTPS listeners by listener name.
+    pub tls: HashMap<String, TlsAcceptor>,
+    /// When this version became active.
+    pub loaded_at: SystemTime,
+}
+
+/// A config that passed validation could still not be made live.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The route table could not be compiled.
+    #[error("routes: {0}")]
+    Routes(#[from] flexgate_router::CompileError),
+    /// An upstream could not be prepared.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// A listener's certificates could not be loaded.
+    #[error("listeners[{listener}].tls: {source}")]
+    ListenerTls {
+        /// Listener name.
+        listener: String,
+        /// Why.
+        source: TlsError,
+    },
+    /// A header value in the config is not a valid header.
+    #[error("{0}")]
+    Header(String),
+}
+
+impl Snapshot {
+    /// Builds a version, reusing the upstream runtimes (pools, health) of `previous` whose settings
+    /// did not change.
+    pub fn build(
+        config: Config,
+        version: ConfigVersion,
+        previous: Option<&Snapshot>,
+        metrics: &ProxyMetrics,
+    ) -> Result<Snapshot, BuildError> {
+        let table = RouteTable::compile(&config)?;
+        let mut upstreams = Vec::with_capacity(config.upstreams.len());
+        for spec in &config.upstreams {
+            let reused =
+                previous.and_then(|p| p.upstreams.iter().find(|u| u.spec == *spec).cloned());
+            let runtime = match reused {
+                Some(runtime) => runtime,
+                None => Arc::new(UpstreamRuntime::build(spec, metrics.upstream(&spec.name))?),
+            };
+            upstreams.push(runtime);
+        }
+        let routes = config
+            .routes
+            .iter()
+            .map(|route| {
+                let upstream = config.upstreams.iter().find(|u| u.name == route.upstream);
+                let timeout = route
+                    .timeout
+                    .or_else(|| upstream.map(|u| u.timeouts.request))
+                    .map(|d| d.get())
+                    .unwrap_or(Duration::from_secs(30));
+                RouteRuntime {
+                    name: Arc::from(route.name.as_str()),
+                    timeout,
+                    metrics: metrics.route(&route.name, &route.upstream),
+                }
+            })
+            .collect();
+        let mut tls = HashMap::new();
+        for listener in &config.listeners {
+            if let Some(listener_tls) = &listener.tls {
+                let server = server_config(listener_tls, listener.http2).map_err(|source| {
+                    BuildError::ListenerTls {
+                        listener: listener.name.clone(),
+                        source,
+                    }
+                })?;
+                tls.insert(listener.name.clone(), TlsAcceptor::from(server));
+            }
+        }
+        let access_log = &config.observability.access_log;
+        let include_headers = access_log
+            .include_headers
+            .iter()
+            .map(|h| {
+                HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| BuildError::Header(format!("invalid header name `{h}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let via = HeaderValue::from_str(&config.server.via_name).map_err(|_| {
+            BuildError::Header("server.via_name is not a valid header value".into())
+        })?;
+        let version_header = HeaderValue::from_str(&version.version)
+            .map_err(|_| BuildError::Header("config version is not a valid header value".into()))?;
+        Ok(Snapshot {
+            access: AccessSettings {
+                redactor: Redactor::new(&access_log.redaction),
+                sampler: Sampler::new(&access_log.sampling),
+                include_headers,
+            },
+            max_request_body: config.server.max_request_body.get(),
+            via,
+            version_header,
+            table,
+            routes,
+            upstreams,
+            tls,
+            version,
+            loaded_at: SystemTime::now(),
+            config: Arc::new(config),
+        })
+    }
+}

@@ -136,7 +136,8 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let mut inner = this.inner;
+        match inner.as_mut().poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -157,7 +158,7 @@ where
                 }
                 // hyper stops polling once a body with a known length has delivered it all, so
                 // the end is detected here rather than by waiting for a `None` that never comes.
-                if this.inner.is_end_stream() {
+                if inner.is_end_stream() {
                     if let Some(guard) = this.guard.as_mut() {
                         guard.fire(true);
                     }

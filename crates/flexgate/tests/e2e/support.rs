@@ -74,11 +74,7 @@ pub fn get(
     } else {
         body.to_owned()
     };
-    Ok(RawResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(RawResponse { status, body })
 }
 
 fn dechunk(mut body: &str) -> String {

@@ -216,7 +216,8 @@ pub struct Upstream {
     /// TLS settings for `https://` targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<UpstreamTls>,
-    /// Circuit breaker for this upstream.
+    /// Circuit breaker for this upstream. Accepted, but not enforced by this version of the data
+    /// plane yet (validation warns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
 }
@@ -477,7 +478,8 @@ pub struct HeaderMatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Policy {
-    /// Limit the request rate per key.
+    /// Limit the request rate per key. Accepted, but not enforced by this version of the data
+    /// plane yet (validation warns on every route that uses one).
     RateLimit(RateLimitPolicy),
 }
 

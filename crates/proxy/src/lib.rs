@@ -119,7 +119,7 @@ impl ProxyHandle {
         access_log.set_dropped_counter(metrics.access_log_dropped());
         let shared = Arc::new(Shared::new(metrics.clone(), access_log));
         let version = ConfigVersion::local(&config);
-        let snapshot = Arc::new(Snapshot::build(config, version, None, &metrics)?);
+        let snapshot = Arc::new(Snapshot::build(config, version, None, &metrics, true)?);
         for upstream in &snapshot.upstreams {
             health::spawn(upstream);
         }
@@ -200,73 +200,67 @@ impl ProxyHandle {
         &self.shared
     }
 
-    /// Reads, validates and applies a config file.
+    /// Reads, validates and applies a config file. TLS files are re-read even when the config
+    /// text did not change, so SIGHUP picks up renewed certificates.
     pub fn reload_from_file(&self, path: &Path) -> Result<ConfigVersion, ReloadError> {
-        let result = load_file(path)
-            .map_err(ReloadError::from)
-            .and_then(|loaded| {
-                for warning in &loaded.warnings {
-                    tracing::warn!(message = "Configuration warning.", file = %path.display(), warning = %warning);
-                }
-                self.apply(loaded.config)
-            });
-        if let Err(err) = &result {
-            // `apply` records its own failures; file and validation errors are recorded here.
-            if matches!(err, ReloadError::Config(_)) {
+        let loaded = match load_file(path) {
+            Ok(loaded) => loaded,
+            Err(err) => {
                 self.shared.record_reload(Err(err.to_string()));
+                return Err(err.into());
             }
+        };
+        for warning in &loaded.warnings {
+            tracing::warn!(message = "Configuration warning.", file = %path.display(), warning = %warning);
         }
-        result
+        self.install(loaded.config, true)
     }
 
     /// Applies an already validated config: builds the new version off the request path and
     /// publishes it atomically. On error the current version keeps serving.
     pub fn apply(&self, config: Config) -> Result<ConfigVersion, ReloadError> {
+        self.install(config, false)
+    }
+
+    fn install(&self, config: Config, reread_files: bool) -> Result<ConfigVersion, ReloadError> {
         let _serialised = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.shared.snapshot();
-        let result = (|| {
-            if let Some(current) = &current {
-                let before: Vec<_> = current
-                    .config
-                    .listeners
-                    .iter()
-                    .map(|l| (&l.name, &l.bind, l.tls.is_some(), l.http2))
-                    .collect();
-                let after: Vec<_> = config
-                    .listeners
-                    .iter()
-                    .map(|l| (&l.name, &l.bind, l.tls.is_some(), l.http2))
-                    .collect();
-                if before != after
-                    || current.config.status != config.status
-                    || current.config.server != config.server
-                {
-                    return Err(ReloadError::NeedsRestart(
-                        "listeners, status and server settings change only on restart; restart the proxy to apply them".into(),
-                    ));
-                }
-            }
-            let version = ConfigVersion::local(&config);
-            let snapshot = Snapshot::build(
-                config,
-                version.clone(),
-                current.as_deref(),
-                &self.shared.metrics,
-            )?;
-            for upstream in &snapshot.upstreams {
-                let reused = current
-                    .as_ref()
-                    .is_some_and(|c| c.upstreams.iter().any(|u| Arc::ptr_eq(u, upstream)));
-                if !reused {
-                    health::spawn(upstream);
-                }
-            }
-            self.shared.publish(Arc::new(snapshot));
-            Ok(version)
-        })();
+        let result = self.build_and_publish(config, current.as_deref(), reread_files);
         self.shared
             .record_reload(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         result
+    }
+
+    fn build_and_publish(
+        &self,
+        config: Config,
+        current: Option<&Snapshot>,
+        reread_files: bool,
+    ) -> Result<ConfigVersion, ReloadError> {
+        if let Some(current) = current {
+            if let Some(what) = needs_restart(&current.config, &config) {
+                return Err(ReloadError::NeedsRestart(format!(
+                    "{what} changed; these settings apply only on restart (the running configuration keeps serving)"
+                )));
+            }
+        }
+        let version = ConfigVersion::local(&config);
+        let snapshot = Snapshot::build(
+            config,
+            version.clone(),
+            current,
+            &self.shared.metrics,
+            reread_files,
+        )?;
+        for upstream in &snapshot.upstreams {
+            let reused =
+                current.is_some_and(|c| c.upstreams.iter().any(|u| Arc::ptr_eq(u, upstream)));
+            if !reused {
+                health::spawn(upstream);
+            }
+        }
+        self.shared.publish(Arc::new(snapshot));
+        Ok(version)
     }
 
     /// Stops accepting, lets in-flight requests finish up to `server.drain_timeout`, then returns.
@@ -288,6 +282,37 @@ impl ProxyHandle {
         }
         info!(message = "Shut down.", connections_cut = left);
         left
+    }
+}
+
+/// Names the first setting that a reload cannot change on a running process, if any.
+fn needs_restart(current: &Config, next: &Config) -> Option<&'static str> {
+    let listeners = |c: &Config| {
+        c.listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.bind.clone(), l.tls.is_some(), l.http2))
+            .collect::<Vec<_>>()
+    };
+    // Connection-level settings are baked into each listener's connection builder; the body
+    // limit and `Via` name are read per request from the snapshot and reload fine.
+    let connection_settings = |c: &Config| {
+        (
+            c.server.max_header_bytes,
+            c.server.header_read_timeout,
+            c.server.keepalive_timeout,
+            c.server.drain_timeout,
+        )
+    };
+    if listeners(current) != listeners(next) {
+        Some("`listeners` (names, addresses, TLS on/off, http2)")
+    } else if current.status != next.status {
+        Some("`status.bind`")
+    } else if connection_settings(current) != connection_settings(next) {
+        Some("`server` connection settings")
+    } else if current.observability.access_log.output != next.observability.access_log.output {
+        Some("`observability.access_log.output`")
+    } else {
+        None
     }
 }
 

@@ -126,21 +126,31 @@ pub enum BuildError {
 
 impl Snapshot {
     /// Builds a version, reusing the upstream runtimes (pools, health) of `previous` whose settings
-    /// did not change.
+    /// did not change. With `reread_files`, upstreams that read TLS files are rebuilt anyway so that
+    /// renewed CA bundles and client certificates are picked up. A rebuilt upstream keeps the
+    /// known health of its targets.
     pub fn build(
         config: Config,
         version: ConfigVersion,
         previous: Option<&Snapshot>,
         metrics: &ProxyMetrics,
+        reread_files: bool,
     ) -> Result<Snapshot, BuildError> {
         let table = RouteTable::compile(&config)?;
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for spec in &config.upstreams {
-            let reused =
-                previous.and_then(|p| p.upstreams.iter().find(|u| u.spec == *spec).cloned());
-            let runtime = match reused {
-                Some(runtime) => runtime,
-                None => Arc::new(UpstreamRuntime::build(spec, metrics.upstream(&spec.name))?),
+            let old = previous.and_then(|p| p.upstreams.iter().find(|u| u.spec.name == spec.name));
+            let runtime = match old {
+                Some(old) if old.spec == *spec && !(reread_files && old.reads_tls_files()) => {
+                    old.clone()
+                }
+                _ => {
+                    let fresh = UpstreamRuntime::build(spec, metrics.upstream(&spec.name))?;
+                    if let Some(old) = old {
+                        fresh.inherit_health(old);
+                    }
+                    Arc::new(fresh)
+                }
             };
             upstreams.push(runtime);
         }

@@ -212,6 +212,23 @@ impl UpstreamRuntime {
         })
     }
 
+    /// Carries the health of targets that also exist in `previous` over to this runtime, so a
+    /// rebuilt upstream does not send traffic to a target known to be down.
+    pub fn inherit_health(&self, previous: &UpstreamRuntime) {
+        for target in &self.targets {
+            if let Some(old) = previous.targets.iter().find(|t| t.url == target.url) {
+                target.healthy.store(old.is_healthy(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether this runtime holds TLS material read from files, which a forced reload must re-read.
+    pub fn reads_tls_files(&self) -> bool {
+        self.spec.tls.as_ref().is_some_and(|t| {
+            t.ca_file.is_some() || t.client_cert_file.is_some() || t.client_key_file.is_some()
+        })
+    }
+
     /// Picks a healthy target and counts the request against it. `None`: no target is healthy.
     pub fn pick(self: &Arc<Self>) -> Option<InFlight> {
         let index = self.balancer.pick(

@@ -551,6 +551,10 @@ fn explain_serde_message(d: &mut Diagnostic) {
     }
     if let Some(hint) = did_you_mean(&bad, expected.iter().copied()) {
         d.hint = Some(hint);
+    } else if is_field && d.path == bad && V0_KEYS.contains(&bad.as_str()) {
+        d.hint = Some(format!(
+            "`{bad}` belongs to the version 0 (proxy.yml) format; remove `version: 1` to load the file as version 0, or see docs/config-reference.md for the flexgate/v1 equivalent"
+        ));
     }
 }
 

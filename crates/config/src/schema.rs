@@ -152,6 +152,8 @@ fn default_of(schema: &Value, required: bool) -> String {
         return "**required**".into();
     }
     match schema.get("default") {
+        // Lists that are left out of serialized output when empty have no schema default.
+        None if schema.get("type").and_then(Value::as_str) == Some("array") => "`[]`".into(),
         None => "not set".into(),
         Some(Value::Object(_)) => "see fields".into(),
         Some(Value::Array(items)) if items.is_empty() => "`[]`".into(),

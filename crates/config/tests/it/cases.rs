@@ -94,6 +94,13 @@ routes:
             hint: Some("did you mean `upstreams`?"),
         },
         Case {
+            name: "version 0 section in a v1 document",
+            yaml: "version: 1\nproxy:\n  port: 3000\n",
+            path: "proxy",
+            message: "unknown field `proxy`",
+            hint: Some("version 0 (proxy.yml) format"),
+        },
+        Case {
             name: "camelCase key from v0 habits",
             yaml: r#"
 version: 1

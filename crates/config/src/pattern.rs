@@ -7,7 +7,7 @@
 //! Path syntax (segment-wise, case-sensitive):
 //! - `/users` matches exactly `/users`;
 //! - `/api/*` (a trailing `*` segment) matches `/api` and every path below it;
-//! - `*` as a whole inner segment (`/v1/*/items`) matches exactly one segment;
+//! - `*` as a whole inner segment (`/v1/*/items`) matches exactly one non-empty segment;
 //! - `*` inside a segment (`/a*b`) is not allowed.
 //!
 //! A request path is split on `/` after its leading `/`, so `/` is one empty segment and a
@@ -20,7 +20,7 @@ use std::fmt;
 pub enum Segment {
     /// Matches exactly this text.
     Literal(String),
-    /// `*`: matches any one segment.
+    /// `*`: matches any one non-empty segment.
     Any,
 }
 
@@ -154,7 +154,11 @@ impl PathPattern {
         for segment in &self.segments {
             match (segment, request.next()) {
                 (_, None) => return false,
-                (Segment::Any, Some(_)) => {}
+                (Segment::Any, Some(got)) => {
+                    if got.is_empty() {
+                        return false;
+                    }
+                }
                 (Segment::Literal(want), Some(got)) => {
                     if want != got {
                         return false;
@@ -170,10 +174,10 @@ impl PathPattern {
     /// This is exact, not a heuristic: segment values come from an unbounded alphabet, so a
     /// literal never covers `*`, and lengths decide the rest.
     pub fn covers(&self, other: &PathPattern) -> bool {
-        let mine = self.effective_segments();
-        let theirs = other.effective_segments();
+        let mine = self.elements();
+        let theirs = other.elements();
         let n = mine.len();
-        let fits = mine.iter().zip(theirs).all(|(a, b)| segment_covers(a, b));
+        let fits = mine.iter().zip(&theirs).all(|(a, b)| a.covers(b));
         if self.prefix {
             // `self` matches every path of at least `n` segments whose first `n` fit. `other` only
             // produces paths of at least its own length, so it must be at least as long.
@@ -185,23 +189,44 @@ impl PathPattern {
         }
     }
 
-    /// The segments, with `/*` read as `/` followed by one segment of anything: every request
-    /// path has at least one (possibly empty) segment, so the two match the same paths, and
-    /// coverage can then compare lengths directly.
-    fn effective_segments(&self) -> &[Segment] {
+    /// The set of values each position of a matched path can take. `/*` becomes one position
+    /// that takes anything: every request path has at least one (possibly empty) segment, so
+    /// with that, lengths can be compared directly.
+    fn elements(&self) -> Vec<Element<'_>> {
         if self.prefix && self.segments.is_empty() {
-            std::slice::from_ref(&Segment::Any)
-        } else {
-            &self.segments
+            return vec![Element::AnyOrEmpty];
         }
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(text) => Element::Literal(text),
+                Segment::Any => Element::AnyNonEmpty,
+            })
+            .collect()
     }
 }
 
-fn segment_covers(a: &Segment, b: &Segment) -> bool {
-    match (a, b) {
-        (Segment::Any, _) => true,
-        (Segment::Literal(x), Segment::Literal(y)) => x == y,
-        (Segment::Literal(_), Segment::Any) => false,
+/// The values one path position can take under a pattern.
+enum Element<'a> {
+    /// Exactly this text.
+    Literal(&'a str),
+    /// Any non-empty text (an inner `*`).
+    AnyNonEmpty,
+    /// Anything, even empty (the first segment under `/*`).
+    AnyOrEmpty,
+}
+
+impl Element<'_> {
+    /// Whether every value `other` allows is allowed by `self`.
+    fn covers(&self, other: &Element<'_>) -> bool {
+        match (self, other) {
+            (Element::AnyOrEmpty, _) => true,
+            (Element::AnyNonEmpty, Element::Literal(text)) => !text.is_empty(),
+            (Element::AnyNonEmpty, Element::AnyNonEmpty) => true,
+            (Element::AnyNonEmpty, Element::AnyOrEmpty) => false,
+            (Element::Literal(a), Element::Literal(b)) => a == b,
+            (Element::Literal(_), _) => false,
+        }
     }
 }
 
@@ -313,33 +338,29 @@ fn normalize_host(host: &str) -> String {
 
 /// Whether the request host `host` (without port) matches the host pattern `pattern`.
 ///
-/// Comparison ignores case and a trailing dot. `*.example.com` matches exactly one extra label:
-/// `a.example.com`, but neither `example.com` nor `a.b.example.com` (the same rule as TLS
-/// certificates, so a route and its certificate agree).
+/// Comparison ignores case and a trailing dot. `*.example.com` matches any host that ends in
+/// `.example.com` with at least one label before it (`a.example.com`, `a.b.example.com`), but not
+/// `example.com` itself.
 pub fn host_matches(pattern: &str, host: &str) -> bool {
     let pattern = normalize_host(pattern);
     let host = normalize_host(host);
-    match pattern.strip_prefix("*.") {
-        Some(domain) => host
-            .split_once('.')
-            .is_some_and(|(first, rest)| !first.is_empty() && rest == domain),
+    match pattern.strip_prefix('*') {
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
         None => pattern == host,
     }
 }
 
 /// Whether every host the pattern `b` matches is also matched by the pattern `a`.
 pub fn host_covers(a: &str, b: &str) -> bool {
-    let a_norm = normalize_host(a);
-    let b_norm = normalize_host(b);
-    if a_norm == b_norm {
-        return true;
-    }
-    match (a_norm.strip_prefix("*."), b_norm.strip_prefix("*.")) {
-        // A wildcard only covers another wildcard when they are the same (handled above): the
-        // labels under `*.b.example.com` have two labels before `example.com`.
-        (_, Some(_)) => false,
-        (Some(_), None) => host_matches(&a_norm, &b_norm),
-        (None, None) => false,
+    let a = normalize_host(a);
+    let b = normalize_host(b);
+    match (a.strip_prefix('*'), b.strip_prefix('*')) {
+        // `*.a.example.com` only produces hosts ending in `.a.example.com`, all of which end in
+        // `.example.com` with a label in front.
+        (Some(sa), Some(sb)) => sb.ends_with(sa),
+        (Some(_), None) => host_matches(&a, &b),
+        (None, Some(_)) => false,
+        (None, None) => a == b,
     }
 }
 
@@ -394,6 +415,7 @@ mod tests {
         assert!(!p("/users").matches("/users/1"));
         assert!(p("/v1/*/items").matches("/v1/x/items"));
         assert!(!p("/v1/*/items").matches("/v1/items"));
+        assert!(!p("/v1/*/items").matches("/v1//items"));
         assert!(p("/").matches("/"));
         assert!(!p("/").matches("/a"));
         assert!(p("/*").matches("/"));
@@ -415,6 +437,10 @@ mod tests {
         assert!(!p("/users").covers(&p("/users/*")));
         assert!(p("/*").covers(&p("/")));
         assert!(!p("/api/x/*").covers(&p("/api/*")));
+        // `/*` matches `/`, whose one segment is empty; an inner `*` never matches that.
+        assert!(!p("/*/*").covers(&p("/*")));
+        assert!(!p("/*/*").covers(&p("/")));
+        assert!(p("/*/*").covers(&p("/a/")));
     }
 
     #[test]
@@ -431,10 +457,13 @@ mod tests {
         assert!(host_matches("*.example.com", "a.example.com"));
         assert!(host_matches("*.example.com", "A.Example.COM."));
         assert!(!host_matches("*.example.com", "example.com"));
-        assert!(!host_matches("*.example.com", "a.b.example.com"));
+        assert!(host_matches("*.example.com", "a.b.example.com"));
+        assert!(!host_matches("*.example.com", "aexample.com"));
         assert!(host_covers("*.example.com", "a.example.com"));
         assert!(host_covers("*.example.com", "*.example.com"));
-        assert!(!host_covers("*.example.com", "*.a.example.com"));
+        assert!(host_covers("*.example.com", "*.a.example.com"));
+        assert!(!host_covers("*.a.example.com", "*.example.com"));
+        assert!(!host_covers("*.example.com", "example.com"));
         assert!(!host_covers("a.example.com", "*.example.com"));
     }
 }

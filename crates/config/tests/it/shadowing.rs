@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 
 /// Reference path matcher: `*` as the last segment matches the rest (zero or more segments), `*`
-/// elsewhere matches one segment, anything else matches itself.
+/// elsewhere matches one non-empty segment, anything else matches itself.
 fn ref_path_matches(pattern: &str, path: &str) -> bool {
     let pat: Vec<&str> = pattern[1..].split('/').collect();
     let req: Vec<&str> = path[1..].split('/').collect();
@@ -23,18 +23,23 @@ fn ref_path_matches(pattern: &str, path: &str) -> bool {
             Some((&"*", [])) => true,
             Some((p, rest)) => match req.split_first() {
                 None => false,
-                Some((r, req_rest)) => (*p == "*" || p == r) && go(rest, req_rest),
+                Some((r, req_rest)) => {
+                    (if *p == "*" { !r.is_empty() } else { p == r }) && go(rest, req_rest)
+                }
             },
         }
     }
     go(&pat, &req)
 }
 
+/// Reference host matcher: `*.example.com` takes any host with one or more labels before
+/// `.example.com`.
 fn ref_host_matches(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix('*') {
-        Some(suffix) => host
-            .strip_suffix(suffix)
-            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+    match pattern.strip_prefix("*.") {
+        Some(domain) => host
+            .strip_suffix(domain)
+            .and_then(|labels| labels.strip_suffix('.'))
+            .is_some_and(|labels| !labels.is_empty()),
         None => pattern == host,
     }
 }
@@ -123,7 +128,12 @@ fn matcher() -> impl Strategy<Value = Matcher> {
         pattern(),
         subsequence(vec!["GET", "POST"], 0..=2),
         subsequence(
-            vec!["a.example.com", "*.example.com", "b.example.com"],
+            vec![
+                "a.example.com",
+                "*.example.com",
+                "b.example.com",
+                "*.a.example.com",
+            ],
             0..=2,
         ),
         subsequence(
@@ -225,7 +235,7 @@ proptest! {
         };
         let paths = all_paths(max_len);
         let methods = ["GET", "POST", "DELETE"];
-        let hosts = ["a.example.com", "b.example.com", "zz.example.com", "q.a.example.com", "example.com", "other.org"];
+        let hosts = ["a.example.com", "b.example.com", "zz.example.com", "q.a.example.com", "r.q.a.example.com", "example.com", "other.org"];
         let any = Request { path: "/", method: "GET", host: "other.org", headers: &[] };
         // Each dimension's check varies one field of a request and ignores the others.
         let path_sets = |m: &Matcher| -> Vec<bool> {

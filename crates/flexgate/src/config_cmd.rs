@@ -35,11 +35,11 @@ pub fn run(command: ConfigCommand) -> Result<ExitCode> {
             for warning in &loaded.warnings {
                 eprintln!("{}: {warning}", file.display());
             }
-            let yaml = serde_yaml::to_string(&loaded.config)?;
-            let text = format!(
-                "# Migrated by `flexgate config migrate` from {}\n{yaml}",
-                file.display()
-            );
+            let text = if loaded.migrated_from_v0 {
+                flexgate_config::v0::render_migrated(&loaded.config, &loaded.warnings)?
+            } else {
+                flexgate_config::load::to_yaml(&loaded.config)?
+            };
             match output {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?,

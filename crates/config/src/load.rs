@@ -9,8 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{did_you_mean, has_errors, Diagnostic, Severity};
-use crate::model::{Config, RateLimitPolicy};
 use crate::validate::validate;
+use crate::{Config, RateLimitPolicy};
 
 /// The syntax of a config document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

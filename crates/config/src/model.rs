@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{Policy, RedisSettings};
+use crate::resilience::{
+    CircuitBreaker, LoadShedding, OutlierDetection, RequestLimits, Retries, Security,
+    UpstreamLimits,
+};
 use crate::units::{ByteSize, Duration};
 
 /// A complete FlexGate data-plane configuration (schema `flexgate/v1`).
@@ -34,9 +39,16 @@ pub struct Config {
     /// Routing rules, tried by descending `priority`, then in the order written; the first match wins.
     #[serde(default)]
     pub routes: Vec<Route>,
-    /// Reusable policies (rate limits, …) that routes attach by name.
+    /// Reusable policies (rate limits, authentication, CORS, headers, IP rules) that routes attach
+    /// by name.
     #[serde(default)]
     pub policies: Vec<Policy>,
+    /// Client-address trust and the SSRF guard.
+    #[serde(default)]
+    pub security: Security,
+    /// Shared Redis for `mode: redis` rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSettings>,
     /// Logging, access log, redaction, sampling and metrics.
     #[serde(default)]
     pub observability: Observability,
@@ -153,6 +165,12 @@ pub struct Server {
     /// Value of the `Via` header added to requests and responses (`1.1 <via_name>`).
     #[serde(default = "default_via_name")]
     pub via_name: String,
+    /// Limits on what clients may send, and on response bodies.
+    #[serde(default)]
+    pub limits: RequestLimits,
+    /// Global cap on concurrent requests with a short bounded queue.
+    #[serde(default)]
+    pub load_shedding: LoadShedding,
 }
 
 impl Default for Server {
@@ -164,6 +182,8 @@ impl Default for Server {
             keepalive_timeout: default_keepalive_timeout(),
             drain_timeout: default_drain_timeout(),
             via_name: default_via_name(),
+            limits: RequestLimits::default(),
+            load_shedding: LoadShedding::default(),
         }
     }
 }
@@ -216,10 +236,19 @@ pub struct Upstream {
     /// TLS settings for `https://` targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<UpstreamTls>,
-    /// Circuit breaker for this upstream. Accepted, but not enforced by this version of the data
-    /// plane yet (validation warns).
+    /// Circuit breaker for this upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// Passive outlier detection: targets that keep failing are ejected for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Concurrency limits towards this upstream.
+    #[serde(default, skip_serializing_if = "UpstreamLimits::is_unlimited")]
+    pub limits: UpstreamLimits,
+    /// Networks (CIDR) this upstream may connect to although the SSRF guard blocks them, such as
+    /// `127.0.0.0/8` for a sidecar or `10.0.0.0/8` for a private backend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_networks: Vec<String>,
 }
 
 /// One backend server.
@@ -378,43 +407,6 @@ pub struct UpstreamTls {
     pub client_key_file: Option<PathBuf>,
 }
 
-/// Circuit breaker settings for an upstream (closed → open → half-open).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CircuitBreaker {
-    /// Failure rate, in percent of requests in `window`, that opens the breaker.
-    #[serde(default = "default_failure_rate")]
-    pub failure_rate_threshold: u32,
-    /// Requests needed in `window` before the failure rate is considered.
-    #[serde(default = "default_minimum_requests")]
-    pub minimum_requests: u32,
-    /// Sliding window over which the failure rate is computed.
-    #[serde(default = "default_breaker_window")]
-    pub window: Duration,
-    /// How long the breaker stays open before it admits half-open probes.
-    #[serde(default = "default_open_duration")]
-    pub open_duration: Duration,
-    /// Probe requests admitted while half-open.
-    #[serde(default = "default_half_open_requests")]
-    pub half_open_requests: u32,
-}
-
-fn default_failure_rate() -> u32 {
-    50
-}
-fn default_minimum_requests() -> u32 {
-    20
-}
-fn default_breaker_window() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_open_duration() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_half_open_requests() -> u32 {
-    3
-}
-
 /// A routing rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -437,9 +429,17 @@ pub struct Route {
     /// (`/api/*` with `/v2` turns `/api/users` into `/v2/users`). Excludes `strip_prefix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite_prefix: Option<String>,
-    /// Total time for the request on this route, overriding the upstream's `timeouts.request`.
+    /// Total time for the request on this route, all attempts included; the upstream's
+    /// `timeouts.request` still bounds each attempt's wait for the response head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Retries of failed attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+    /// Most requests in flight on this route; beyond it requests wait in the short queue of
+    /// `server.load_shedding`, then get `503 overloaded`. Absent: no per-route cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u32>,
     /// Names of policies applied to this route, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
@@ -472,53 +472,6 @@ pub struct HeaderMatch {
     /// Exact value required. Absent: the header only needs to be present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-}
-
-/// A reusable policy attached to routes by name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Policy {
-    /// Limit the request rate per key. Accepted, but not enforced by this version of the data
-    /// plane yet (validation warns on every route that uses one).
-    RateLimit(RateLimitPolicy),
-}
-
-impl Policy {
-    /// The policy's unique name.
-    pub fn name(&self) -> &str {
-        match self {
-            Policy::RateLimit(p) => &p.name,
-        }
-    }
-}
-
-/// Rate limit settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitPolicy {
-    /// Unique policy name.
-    pub name: String,
-    /// Requests allowed per `window` and key.
-    pub requests: u32,
-    /// Length of the window in which `requests` are allowed.
-    pub window: Duration,
-    /// What identifies a client.
-    #[serde(default)]
-    pub key: RateLimitKey,
-    /// Message in the `429` body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// What a rate limit counts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RateLimitKey {
-    /// The client's IP address.
-    #[default]
-    ClientIp,
-    /// All requests on the route together.
-    Route,
 }
 
 /// Logging, access log and metrics.

@@ -17,13 +17,13 @@ use serde_json::Value;
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::load::ConfigError;
-use crate::model::{
+use crate::pattern::PathPattern;
+use crate::units::{ByteSize, Duration};
+use crate::{
     AccessLog, CircuitBreaker, Config, HealthCheck, Listener, LogLevel, Observability, Policy,
     RateLimitKey, RateLimitPolicy, Redaction, Route, RouteMatch, Sampling, Server, StatusListener,
     Target, Upstream, UpstreamTimeouts,
 };
-use crate::pattern::PathPattern;
-use crate::units::{ByteSize, Duration};
 
 /// A version 0 document (`proxy.yml`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -708,6 +708,8 @@ impl Migration<'_> {
             routes,
             policies,
             observability,
+            security: Default::default(),
+            redis: None,
         }
     }
 
@@ -850,6 +852,9 @@ impl Migration<'_> {
                 health_check,
                 tls: None,
                 circuit_breaker,
+                outlier_detection: None,
+                limits: Default::default(),
+                allow_networks: Vec::new(),
             });
             base_paths.push(split.path);
         }
@@ -888,7 +893,9 @@ impl Migration<'_> {
             // express-rate-limit's defaults, which v0 inherited.
             requests: rl.max.unwrap_or(100),
             window: rl.window_ms.unwrap_or(Millis(60_000)).duration(),
-            key: RateLimitKey::ClientIp,
+            key: vec![RateLimitKey::ClientIp],
+            burst: 0,
+            mode: Default::default(),
             message: rl.message.clone(),
         })
     }
@@ -935,6 +942,8 @@ impl Migration<'_> {
                 rewrite_prefix: None,
                 timeout: r.timeout.map(Millis::duration),
                 policies: global_policy.iter().cloned().collect(),
+                retries: None,
+                max_concurrent_requests: None,
             };
             let base_path = self
                 .v0
@@ -1132,14 +1141,7 @@ impl Migration<'_> {
 }
 
 fn circuit_breaker_defaults() -> CircuitBreaker {
-    // Going through serde keeps these equal to the defaults declared on the model.
-    serde_json::from_value(serde_json::json!({})).unwrap_or(CircuitBreaker {
-        failure_rate_threshold: 50,
-        minimum_requests: 20,
-        window: Duration::from_secs(30),
-        open_duration: Duration::from_secs(30),
-        half_open_requests: 3,
-    })
+    CircuitBreaker::default()
 }
 
 /// Renders a migrated config as a YAML document whose header comments list the migration notes.

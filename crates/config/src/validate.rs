@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
-use crate::model::{
+use crate::pattern::{check_host_pattern, host_covers, PathPattern};
+use crate::{
     Config, HeaderMatch, HealthCheck, Listener, LoadBalancing, Policy, Route, RouteMatch, Upstream,
 };
-use crate::pattern::{check_host_pattern, host_covers, PathPattern};
 
 /// The document version this crate reads natively.
 pub const SUPPORTED_VERSION: u32 = 1;
@@ -40,6 +40,7 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
     check_policies(config, &mut out);
     check_routes(config, &mut out);
     check_observability(config, &mut out);
+    crate::validate_protection::check_global_protection(config, &mut out);
     out
 }
 
@@ -327,6 +328,7 @@ fn check_upstreams(config: &Config, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_upstream(path: &str, upstream: &Upstream, out: &mut Vec<Diagnostic>) {
+    crate::validate_protection::check_upstream_protection(path, upstream, out);
     if upstream.targets.is_empty() {
         out.push(
             Diagnostic::error(
@@ -421,12 +423,6 @@ fn check_upstream(path: &str, upstream: &Upstream, out: &mut Vec<Diagnostic>) {
     }
     if let Some(cb) = &upstream.circuit_breaker {
         let cpath = format!("{path}.circuit_breaker");
-        out.push(
-            Diagnostic::warning(
-                cpath.clone(),
-                "circuit breakers are not enforced by this version of the data plane yet; this setting has no effect",
-            ),
-        );
         if !(1..=100).contains(&cb.failure_rate_threshold) {
             out.push(Diagnostic::error(
                 format!("{cpath}.failure_rate_threshold"),
@@ -566,22 +562,7 @@ fn check_policies(config: &Config, out: &mut Vec<Diagnostic>) {
         } else {
             seen.insert(name, i);
         }
-        match policy {
-            Policy::RateLimit(rl) => {
-                if rl.requests == 0 {
-                    out.push(Diagnostic::error(
-                        format!("{path}.requests"),
-                        "must be at least 1; to block a route, remove it instead",
-                    ));
-                }
-                if rl.window.is_zero() {
-                    out.push(Diagnostic::error(
-                        format!("{path}.window"),
-                        "must be greater than 0s",
-                    ));
-                }
-            }
-        }
+        crate::validate_protection::check_policy(&path, policy, config, out);
         if !name.is_empty()
             && !config
                 .routes
@@ -630,6 +611,7 @@ fn check_route(
     route: &Route,
     out: &mut Vec<Diagnostic>,
 ) -> Option<PathPattern> {
+    crate::validate_protection::check_route_protection(path, route, out);
     if !config.upstreams.iter().any(|u| u.name == route.upstream) {
         let hint = did_you_mean(
             &route.upstream,
@@ -658,12 +640,16 @@ fn check_route(
                     did_you_mean(name, config.policies.iter().map(Policy::name)),
                 ),
             ),
-            Some(Policy::RateLimit(_)) => out.push(Diagnostic::warning(
-                ppath,
-                format!(
-                    "rate_limit policy `{name}` is not enforced by this version of the data plane yet; requests on this route are not limited"
-                ),
-            )),
+            Some(policy) if crate::validate_protection::unenforced_policy(policy) => {
+                out.push(Diagnostic::warning(
+                    ppath,
+                    format!(
+                        "{} policy `{name}` is not enforced by this version of the data plane yet; it has no effect on this route",
+                        policy.kind()
+                    ),
+                ))
+            }
+            Some(_) => {}
         }
     }
     if let Some(timeout) = route.timeout {

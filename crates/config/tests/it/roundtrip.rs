@@ -116,6 +116,7 @@ fn server() -> impl Strategy<Value = Server> {
                     keepalive_timeout: keepalive,
                     drain_timeout: drain,
                     via_name: via,
+                    ..Server::default()
                 }
             },
         )
@@ -214,8 +215,13 @@ fn upstream(name: String) -> impl Strategy<Value = Upstream> {
                         minimum_requests: min,
                         window,
                         open_duration: open,
+                        max_open_duration: open,
                         half_open_requests: half,
+                        ..CircuitBreaker::default()
                     }),
+                    outlier_detection: None,
+                    limits: Default::default(),
+                    allow_networks: Vec::new(),
                 }
             },
         )
@@ -291,6 +297,8 @@ fn route(
                     rewrite_prefix: (has_glob && rewrite == 2).then_some(prefix),
                     timeout,
                     policies,
+                    retries: None,
+                    max_concurrent_requests: None,
                 }
             },
         )
@@ -364,7 +372,9 @@ fn config() -> impl Strategy<Value = Config> {
                                 name: name.clone(),
                                 requests,
                                 window,
-                                key,
+                                key: vec![key],
+                                burst: 0,
+                                mode: Default::default(),
                                 message,
                             })
                         })
@@ -387,6 +397,8 @@ fn config() -> impl Strategy<Value = Config> {
                     bind: "127.0.0.1:9100".into(),
                 },
                 server,
+                security: Default::default(),
+                redis: None,
                 upstreams,
                 routes,
                 policies,

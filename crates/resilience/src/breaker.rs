@@ -55,7 +55,8 @@ pub struct BreakerParams {
     /// current bucket and the `buckets - 1` before it, so its effective length varies between
     /// `window × (buckets - 1) / buckets` and `window`.
     pub buckets: u32,
-    /// Failures in a row that open the breaker regardless of the rate; `None` disables this.
+    /// Failures in a row that open the breaker regardless of the rate; `None` (or `Some(0)`)
+    /// disables this.
     pub consecutive_failures: Option<u32>,
     /// How long the first opening lasts.
     pub open_duration: Duration,
@@ -70,16 +71,16 @@ pub struct BreakerParams {
 }
 
 impl Default for BreakerParams {
-    /// The configuration defaults (50 % of at least 20 requests over 30 s, open 30 s, 3 probes),
-    /// 10 buckets, no consecutive-failure trip, 3 successes to close, openings capped at 5
-    /// minutes and the backoff forgotten after 5 minutes closed.
+    /// The configuration defaults: 50 % of at least 20 requests over 30 s or 5 failures in a
+    /// row, open 30 s doubling up to 5 minutes, 3 probes and 3 successes to close; plus 10
+    /// buckets and the backoff forgotten after 5 minutes closed.
     fn default() -> Self {
         Self {
             failure_rate_threshold: 50,
             minimum_requests: 20,
             window: Duration::from_secs(30),
             buckets: 10,
-            consecutive_failures: None,
+            consecutive_failures: Some(5),
             open_duration: Duration::from_secs(30),
             max_open_duration: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(300),

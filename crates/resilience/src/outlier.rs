@@ -10,11 +10,13 @@
 //!   `max_ejection_time`. `k` decays by one for every `base_ejection_time` that passes between
 //!   the end of one ejection and the start of the next, so a target that misbehaves once a day
 //!   is not punished as a repeat offender.
-//! - At most `floor(targets × max_ejection_percent / 100)` targets are ejected at once. A
-//!   target that crosses the threshold while that many are out stays in rotation, and is
-//!   ejected on its next failure if room has been made by then. This is a strict bound: with
-//!   the percentage below `100 / targets` no target is ever ejected, because taking capacity
-//!   away from a small pool would do more harm than a bad target.
+//! - At most `max(1, floor(targets × max_ejection_percent / 100))` targets are ejected at once
+//!   (none if the percentage is `0`). A target that crosses the threshold while that many are
+//!   out stays in rotation, and is ejected on its next failure if room has been made by then.
+//!   The "at least one" is what makes ejection useful in small pools, where any percentage
+//!   below `100 / targets` would otherwise round down to never ejecting; it also means that the
+//!   single target of a one-target pool can be ejected, and the proxy decides what to do when
+//!   no target is left.
 //! - Outcomes reported for a target while it is ejected (requests that were already in
 //!   flight) are ignored, and its failure count starts from zero when it returns.
 //!
@@ -43,7 +45,8 @@ pub struct OutlierParams {
     pub base_ejection_time: Duration,
     /// Longest ejection.
     pub max_ejection_time: Duration,
-    /// Highest share of the targets ejected at once, in percent (`0..=100`, clamped).
+    /// Highest share of the targets ejected at once, in percent (`0..=100`, clamped), rounded
+    /// down but at least one target; `0` disables ejection.
     pub max_ejection_percent: u32,
 }
 
@@ -98,8 +101,12 @@ impl OutlierDetector {
             ..params
         };
         // In 128 bits so that no target count can overflow the product.
-        let max_ejected =
-            (targets as u128 * u128::from(params.max_ejection_percent) / 100) as usize;
+        let share = (targets as u128 * u128::from(params.max_ejection_percent) / 100) as usize;
+        let max_ejected = if params.max_ejection_percent == 0 {
+            0
+        } else {
+            share.max(1).min(targets)
+        };
         Self {
             params,
             max_ejected,
@@ -218,10 +225,11 @@ mod tests {
             ..OutlierParams::default()
         };
         assert_eq!(OutlierDetector::new(p(50), 3).max_ejected(), 1);
-        assert_eq!(OutlierDetector::new(p(10), 9).max_ejected(), 0);
-        assert_eq!(OutlierDetector::new(p(10), 10).max_ejected(), 1);
+        assert_eq!(OutlierDetector::new(p(10), 9).max_ejected(), 1);
+        assert_eq!(OutlierDetector::new(p(10), 30).max_ejected(), 3);
         assert_eq!(OutlierDetector::new(p(250), 4).max_ejected(), 4);
         assert_eq!(OutlierDetector::new(p(100), 0).max_ejected(), 0);
+        assert_eq!(OutlierDetector::new(p(0), 10).max_ejected(), 0);
     }
 
     #[test]

@@ -51,8 +51,8 @@ impl Backoff {
 }
 
 impl Default for Backoff {
-    /// 25 ms base, 1 s at most.
+    /// 25 ms base, 250 ms at most (the configuration defaults).
     fn default() -> Self {
-        Self::new(Duration::from_millis(25), Duration::from_secs(1))
+        Self::new(Duration::from_millis(25), Duration::from_millis(250))
     }
 }

@@ -12,6 +12,6 @@ pub mod policy;
 pub use backoff::Backoff;
 pub use budget::{RetryBudget, RetryBudgetParams};
 pub use policy::{
-    is_idempotent_method, Attempt, AttemptOutcome, RequestInfo, RetryDecision, RetryPolicy,
-    StopReason, IDEMPOTENCY_KEY,
+    is_idempotent_method, Attempt, AttemptOutcome, RequestInfo, RetryDecision, RetryOn,
+    RetryPolicy, StopReason, IDEMPOTENCY_KEY,
 };

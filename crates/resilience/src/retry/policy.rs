@@ -1,16 +1,16 @@
 //! Which failed attempts may be retried.
 //!
-//! | attempt outcome                          | retried when                                   |
-//! |------------------------------------------|------------------------------------------------|
-//! | connect failure                          | always                                         |
-//! | `502`, `503`, `504`                      | the request is idempotent and its body replayable |
-//! | per-try timeout                          | the request is idempotent and its body replayable |
-//! | other upstream error after sending       | the request is idempotent and its body replayable |
-//! | any other status                         | never                                          |
+//! | attempt outcome                    | class ([`RetryOn`]) | retried when                    |
+//! |------------------------------------|---------------------|---------------------------------|
+//! | connect failure                    | `connect_failure`   | always                          |
+//! | `502`, `503`, `504`                | `gateway_error`     | idempotent, body replayable     |
+//! | other upstream error after sending | `gateway_error`     | idempotent, body replayable     |
+//! | per-try timeout                    | `timeout`           | idempotent, body replayable     |
+//! | any other status                   | none                | never                           |
 //!
-//! and in every case only while no byte of the response has been sent downstream (after that
-//! the client has a partial answer that a second attempt cannot replace) and while retries are
-//! left.
+//! and in every case only when the outcome's class is enabled in [`RetryPolicy::retry_on`],
+//! while no byte of the response has been sent downstream (after that the client has a partial
+//! answer that a second attempt cannot replace), and while retries are left.
 //!
 //! A request is idempotent when its method is (`GET`, `HEAD`, `OPTIONS`, `PUT`, `DELETE`,
 //! `TRACE`, per RFC 9110 §9.2.2) or when it carries an `Idempotency-Key` header, by which the
@@ -90,7 +90,7 @@ pub enum RetryDecision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     /// The outcome is not a retryable failure (a success, or a status that retrying would not
-    /// change).
+    /// change), or its class is not enabled in [`RetryPolicy::retry_on`].
     NotRetryable,
     /// Repeating the request might apply it twice.
     NotIdempotent,
@@ -116,24 +116,72 @@ impl StopReason {
     }
 }
 
+/// Which classes of failed attempts may be retried at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryOn {
+    /// Connect failures.
+    pub connect_failure: bool,
+    /// `502`, `503`, `504` and upstream errors after the request was sent.
+    pub gateway_error: bool,
+    /// Per-try timeouts.
+    pub timeout: bool,
+}
+
+impl RetryOn {
+    /// Every class.
+    pub const ALL: RetryOn = RetryOn {
+        connect_failure: true,
+        gateway_error: true,
+        timeout: true,
+    };
+
+    /// No class: never retry.
+    pub const NONE: RetryOn = RetryOn {
+        connect_failure: false,
+        gateway_error: false,
+        timeout: false,
+    };
+}
+
+impl Default for RetryOn {
+    /// [`RetryOn::ALL`].
+    fn default() -> Self {
+        RetryOn::ALL
+    }
+}
+
 /// Decides whether a failed attempt is retried; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries allowed per request, on top of the first attempt.
     pub max_retries: u32,
+    /// The classes of failures that are retried.
+    pub retry_on: RetryOn,
 }
 
 impl Default for RetryPolicy {
-    /// Two retries.
+    /// Two retries (three attempts) on every class.
     fn default() -> Self {
-        Self { max_retries: 2 }
+        Self::new(2)
     }
 }
 
 impl RetryPolicy {
-    /// A policy allowing `max_retries` retries per request.
+    /// A policy allowing `max_retries` retries per request, on every class.
     pub fn new(max_retries: u32) -> Self {
-        Self { max_retries }
+        Self {
+            max_retries,
+            retry_on: RetryOn::ALL,
+        }
+    }
+
+    /// A policy allowing `attempts` attempts in total, the first included (so `attempts - 1`
+    /// retries; `0` and `1` mean no retry), on the classes in `retry_on`.
+    pub fn with_attempts(attempts: u32, retry_on: RetryOn) -> Self {
+        Self {
+            max_retries: attempts.saturating_sub(1),
+            retry_on,
+        }
     }
 
     /// The verdict on `attempt` of `request`.
@@ -145,17 +193,20 @@ impl RetryPolicy {
         if attempt.response_started {
             return Stop(StopReason::ResponseStarted);
         }
-        let needs_idempotency = match attempt.outcome {
-            AttemptOutcome::ConnectFailed => false,
+        let (enabled, needs_idempotency) = match attempt.outcome {
+            AttemptOutcome::ConnectFailed => (self.retry_on.connect_failure, false),
             AttemptOutcome::Status(
                 StatusCode::BAD_GATEWAY
                 | StatusCode::SERVICE_UNAVAILABLE
                 | StatusCode::GATEWAY_TIMEOUT,
             )
-            | AttemptOutcome::PerTryTimeout
-            | AttemptOutcome::UpstreamError => true,
-            AttemptOutcome::Status(_) => return Stop(StopReason::NotRetryable),
+            | AttemptOutcome::UpstreamError => (self.retry_on.gateway_error, true),
+            AttemptOutcome::PerTryTimeout => (self.retry_on.timeout, true),
+            AttemptOutcome::Status(_) => (false, false),
         };
+        if !enabled {
+            return Stop(StopReason::NotRetryable);
+        }
         if needs_idempotency {
             if !request.idempotent {
                 return Stop(StopReason::NotIdempotent);

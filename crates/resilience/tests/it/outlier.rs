@@ -115,15 +115,21 @@ fn never_more_than_the_percentage_at_once() {
 fn percentage_table() {
     // (targets, percent) → most ejected, checked by failing every target.
     for (targets, percent, expected) in [
-        (1, 50, 0),
+        // Rounded down, but at least one.
+        (1, 50, 1),
         (1, 100, 1),
         (2, 50, 1),
         (3, 50, 1),
         (4, 50, 2),
+        (5, 50, 2),
+        (9, 10, 1),
         (10, 10, 1),
         (10, 25, 2),
-        (9, 10, 0),
+        (19, 10, 1),
+        (20, 10, 2),
         (20, 100, 20),
+        // Zero disables ejection.
+        (10, 0, 0),
     ] {
         let d = OutlierDetector::new(
             OutlierParams {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use flexgate_resilience::retry::{
     is_idempotent_method, Attempt, AttemptOutcome, Backoff, RequestInfo, RetryBudget,
-    RetryBudgetParams, RetryDecision, RetryPolicy, StopReason,
+    RetryBudgetParams, RetryDecision, RetryOn, RetryPolicy, StopReason,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
@@ -109,7 +109,7 @@ fn backoff_ceiling_doubles_to_max() {
     let zero = Backoff::new(Duration::ZERO, Duration::from_secs(1));
     assert_eq!(zero.ceiling(70), Duration::ZERO);
     assert_eq!(Backoff::default().base(), Duration::from_millis(25));
-    assert_eq!(Backoff::default().max(), Duration::from_secs(1));
+    assert_eq!(Backoff::default().max(), Duration::from_millis(250));
 }
 
 #[test]
@@ -290,4 +290,52 @@ fn policy_table() {
     }
     assert_eq!(RetryPolicy::default().max_retries, 2);
     assert_eq!(StopReason::ResponseStarted.as_str(), "response_started");
+}
+
+#[test]
+fn retry_on_disables_classes() {
+    let get = RequestInfo::new(&Method::GET, &HeaderMap::new(), true);
+    let attempt = |outcome| Attempt {
+        outcome,
+        retries_so_far: 0,
+        response_started: false,
+    };
+    let gateway = attempt(AttemptOutcome::Status(StatusCode::BAD_GATEWAY));
+    let reset = attempt(AttemptOutcome::UpstreamError);
+    let timeout = attempt(AttemptOutcome::PerTryTimeout);
+    let connect = attempt(AttemptOutcome::ConnectFailed);
+    let not_retryable = RetryDecision::Stop(StopReason::NotRetryable);
+
+    let only_connect = RetryPolicy::with_attempts(
+        3,
+        RetryOn {
+            connect_failure: true,
+            ..RetryOn::NONE
+        },
+    );
+    assert_eq!(only_connect.max_retries, 2);
+    assert_eq!(only_connect.decide(&get, &connect), RetryDecision::Retry);
+    for a in [gateway, reset, timeout] {
+        assert_eq!(only_connect.decide(&get, &a), not_retryable, "{a:?}");
+    }
+
+    let no_timeouts = RetryPolicy {
+        retry_on: RetryOn {
+            timeout: false,
+            ..RetryOn::ALL
+        },
+        ..RetryPolicy::default()
+    };
+    assert_eq!(no_timeouts.decide(&get, &timeout), not_retryable);
+    assert_eq!(no_timeouts.decide(&get, &gateway), RetryDecision::Retry);
+    assert_eq!(no_timeouts.decide(&get, &reset), RetryDecision::Retry);
+
+    // One attempt in total: nothing is retried.
+    let single = RetryPolicy::with_attempts(1, RetryOn::ALL);
+    assert_eq!(
+        single.decide(&get, &connect),
+        RetryDecision::Stop(StopReason::RetriesExhausted)
+    );
+    assert_eq!(RetryPolicy::with_attempts(0, RetryOn::ALL).max_retries, 0);
+    assert_eq!(RetryPolicy::default().retry_on, RetryOn::ALL);
 }

@@ -123,21 +123,14 @@ impl GatewayError {
     /// Builds the JSON response `{"error":{"code","message"},"correlation_id"}` with the gateway's
     /// headers.
     pub fn into_response(&self, correlation_id: &str, config_version: &str) -> Response<ProxyBody> {
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.message() },
-            "correlation_id": correlation_id,
-        });
-        let mut response = Response::new(full(Bytes::from(body.to_string())));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+        let mut response = json_error(
+            self.status(),
+            self.code(),
+            &self.message(),
+            correlation_id,
+            config_version,
         );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Ok(value) = HeaderValue::from_str(config_version) {
-            headers.insert(crate::headers::X_CONFIG_VERSION, value);
-        }
+        let headers = response.headers_mut();
         if let GatewayError::MethodNotAllowed { allowed } = self {
             let list: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
             if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
@@ -147,9 +140,43 @@ impl GatewayError {
         if matches!(self, GatewayError::NoHealthyTarget | GatewayError::NotReady) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if let Ok(value) = HeaderValue::from_str(correlation_id) {
-            headers.insert(crate::headers::X_CORRELATION_ID, value);
-        }
         response
     }
+}
+
+/// The stable error code of a gateway-made response, kept in its extensions so the log phase
+/// can record it whichever layer produced the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
+/// A gateway-made JSON error response (BRIEF §3): `{"error":{"code","message"},"correlation_id"}`
+/// with `Content-Type`, `Cache-Control: no-store`, `X-Correlation-ID` and `X-Config-Version`.
+/// Every layer that answers a request itself (errors, policies) goes through here.
+pub fn json_error(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    correlation_id: &str,
+    config_version: &str,
+) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "error": { "code": code, "message": message },
+        "correlation_id": correlation_id,
+    });
+    let mut response = Response::new(full(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.extensions_mut().insert(ErrorCode(code));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(config_version) {
+        headers.insert(crate::headers::X_CONFIG_VERSION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        headers.insert(crate::headers::X_CORRELATION_ID, value);
+    }
+    response
 }

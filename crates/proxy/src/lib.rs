@@ -11,10 +11,12 @@
 //! to targets; [`reload`] swaps versions. [`ProxyHandle`] is the entry point.
 
 pub mod body;
+pub mod client_addr;
 pub mod error;
 pub mod headers;
 pub mod health;
 pub mod pipeline;
+pub mod policy;
 pub mod reload;
 pub mod runtime;
 pub mod server;

@@ -30,8 +30,9 @@ use flexgate_router::{Lookup, RequestFacts};
 use flexgate_telemetry::access_log::AccessRecord;
 
 use crate::body::{Meter, MeteredBody, OnBodyEnd, ProxyBody};
-use crate::error::GatewayError;
+use crate::error::{ErrorCode, GatewayError};
 use crate::headers;
+use crate::policy::{run_request_policies, RequestContext};
 use crate::runtime::Shared;
 use crate::snapshot::Snapshot;
 use crate::upstream::{ConnectError, InFlight};
@@ -258,6 +259,28 @@ pub async fn handle(
         }
     }
 
+    // Phase 3b: the route's policies (authentication, rate limits, CORS, header rules…).
+    let mut policy_ctx = None;
+    let mut policy_headers = Vec::new();
+    if !route_rt.policies.is_empty() {
+        let ctx = RequestContext {
+            client_ip: snapshot
+                .trusted_proxies
+                .client_ip(conn.client_addr.ip(), req.headers()),
+            route: route_rt.name.clone(),
+            correlation_id: exchange.correlation_id.clone(),
+            config_version: snapshot.version.version.clone(),
+        };
+        let (mut parts, body) = req.into_parts();
+        let verdict = run_request_policies(&route_rt.policies, &ctx, &mut parts).await;
+        req = Request::from_parts(parts, body);
+        if let Some(response) = verdict.respond {
+            return Ok(answer(exchange, response));
+        }
+        policy_headers = verdict.response_headers;
+        policy_ctx = Some(ctx);
+    }
+
     // Phase 4: select.
     let Some(in_flight) = upstream.pick() else {
         upstream.metrics.error("no_healthy_target");
@@ -390,7 +413,15 @@ pub async fn handle(
         headers.insert(headers::X_CORRELATION_ID, value);
     }
     exchange.status = response.status().as_u16();
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    if let Some(ctx) = &policy_ctx {
+        for policy in &route_rt.policies {
+            policy.on_response(ctx, &mut parts);
+        }
+    }
+    for (name, value) in policy_headers {
+        parts.headers.append(name, value);
+    }
     // Phase 7 runs when this body ends.
     let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
         .on_end(Box::new(exchange))
@@ -398,8 +429,19 @@ pub async fn handle(
     Ok(Response::from_parts(parts, body))
 }
 
+/// Sends a response made by a layer of the gateway (a policy) and runs the log phase for it.
+fn answer(mut exchange: Exchange, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    exchange.status = response.status().as_u16();
+    exchange.error = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    let (parts, body) = response.into_parts();
+    let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
+        .on_end(Box::new(exchange))
+        .boxed();
+    Response::from_parts(parts, body)
+}
+
 /// Answers with a gateway error and runs the log phase for it.
-fn fail(mut exchange: Exchange, error: GatewayError) -> Response<ProxyBody> {
+fn fail(exchange: Exchange, error: GatewayError) -> Response<ProxyBody> {
     if !error.detail().is_empty() {
         debug!(
             message = "Gateway error.",
@@ -410,13 +452,7 @@ fn fail(mut exchange: Exchange, error: GatewayError) -> Response<ProxyBody> {
     }
     let response =
         error.into_response(&exchange.correlation_id, &exchange.snapshot.version.version);
-    exchange.status = error.status().as_u16();
-    exchange.error = Some(error.code());
-    let (parts, body) = response.into_parts();
-    let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
-        .on_end(Box::new(exchange))
-        .boxed();
-    Response::from_parts(parts, body)
+    answer(exchange, response)
 }
 
 /// Classifies a pooled-client failure by the cause our connector left in the error chain.

@@ -17,6 +17,8 @@ use flexgate_router::RouteTable;
 use flexgate_telemetry::access_log::{Redactor, Sampler};
 use flexgate_telemetry::metrics::{ProxyMetrics, RouteMetrics};
 
+use crate::client_addr::TrustedProxies;
+use crate::policy::{build_all, BuiltPolicy, EdgePolicy, PolicyBuildError};
 use crate::tls::{server_config, TlsError};
 use crate::upstream::{UpstreamError, UpstreamRuntime};
 
@@ -60,6 +62,8 @@ pub fn content_hash(config: &Config) -> String {
 pub struct RouteRuntime {
     /// Route name (metric label, log field).
     pub name: Arc<str>,
+    /// The route's policies, in the order written.
+    pub policies: Vec<Arc<dyn EdgePolicy>>,
     /// Time allowed for the upstream's response head.
     pub timeout: Duration,
     /// Metric handles for this route and its upstream.
@@ -98,6 +102,10 @@ pub struct Snapshot {
     pub via: HeaderValue,
     /// TLS acceptors of HTTPS listeners by listener name.
     pub tls: HashMap<String, TlsAcceptor>,
+    /// Every built policy (kept for reuse by the next version).
+    pub policies: Vec<BuiltPolicy>,
+    /// Who may set `X-Forwarded-For`.
+    pub trusted_proxies: TrustedProxies,
     /// When this version became active.
     pub loaded_at: SystemTime,
 }
@@ -119,6 +127,9 @@ pub enum BuildError {
         /// Why.
         source: TlsError,
     },
+    /// A policy could not be built.
+    #[error(transparent)]
+    Policy(#[from] PolicyBuildError),
     /// A header value in the config is not a valid header.
     #[error("{0}")]
     Header(String),
@@ -154,10 +165,20 @@ impl Snapshot {
             };
             upstreams.push(runtime);
         }
+        let policies = build_all(
+            &config,
+            previous.map(|p| p.policies.as_slice()).unwrap_or(&[]),
+        )?;
         let routes = config
             .routes
             .iter()
             .map(|route| {
+                let route_policies = route
+                    .policies
+                    .iter()
+                    .filter_map(|name| policies.iter().find(|p| p.spec.name() == name))
+                    .map(|p| p.instance.clone())
+                    .collect();
                 let upstream = config.upstreams.iter().find(|u| u.name == route.upstream);
                 let timeout = route
                     .timeout
@@ -166,6 +187,7 @@ impl Snapshot {
                     .unwrap_or(Duration::from_secs(30));
                 RouteRuntime {
                     name: Arc::from(route.name.as_str()),
+                    policies: route_policies,
                     timeout,
                     metrics: metrics.route(&route.name, &route.upstream),
                 }
@@ -210,6 +232,8 @@ impl Snapshot {
             routes,
             upstreams,
             tls,
+            policies,
+            trusted_proxies: TrustedProxies::new(&config.security.trusted_proxies),
             version,
             loaded_at: SystemTime::now(),
             config: Arc::new(config),

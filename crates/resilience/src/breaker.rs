@@ -315,7 +315,11 @@ impl Breaker {
         match inner.state {
             State::Closed => {
                 inner.window.record(now, failed);
-                inner.consecutive = if failed { inner.consecutive + 1 } else { 0 };
+                inner.consecutive = if failed {
+                    inner.consecutive.saturating_add(1)
+                } else {
+                    0
+                };
                 self.should_trip(&inner, now)
                     .then(|| self.open(&mut inner, now))
             }

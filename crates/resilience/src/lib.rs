@@ -26,6 +26,38 @@
 //!
 //! Durations are returned as [`Duration`] so that callers can format
 //! headers and logs directly.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use flexgate_resilience::breaker::{Breaker, BreakerParams, Outcome};
+//! use flexgate_resilience::{ceil_secs, Clock, Gcra, KeyedLimiter};
+//!
+//! let clock = Clock::new();
+//! // 100 requests per minute per client, 20 of them at once.
+//! let limiter = KeyedLimiter::<String>::new(Gcra::new(100, Duration::from_secs(60), 19), 100_000);
+//! let breaker = Breaker::new(BreakerParams::default());
+//!
+//! let decision = limiter.check("192.0.2.7", clock.now());
+//! if let Some(retry_after) = decision.retry_after() {
+//!     // 429 with `Retry-After: {ceil_secs(retry_after)}`.
+//!     let _ = ceil_secs(retry_after);
+//! } else {
+//!     match breaker.try_acquire(clock.now()) {
+//!         Ok(permit) => {
+//!             // ... forward the request, then:
+//!             if let Some(t) = breaker.record(permit, Outcome::Success, clock.now()) {
+//!                 println!("{}", t.event());
+//!             }
+//!         }
+//!         Err(rejected) => {
+//!             // 503 with `Retry-After: {ceil_secs(rejected.retry_after)}`.
+//!             let _ = rejected;
+//!         }
+//!     }
+//! }
+//! ```
 
 pub mod breaker;
 pub mod concurrency;

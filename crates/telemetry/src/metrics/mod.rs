@@ -10,6 +10,7 @@ mod primitives;
 mod process;
 mod proxy;
 mod registry;
+mod resilience;
 mod text;
 
 pub use family::Family;
@@ -22,6 +23,7 @@ pub use proxy::{
     GATEWAY_ERROR_CODES, NONE_LABEL, STATUS_CLASSES, UPSTREAM_ERROR_KINDS,
 };
 pub use registry::{CollectedValue, Collector, Registry};
+pub use resilience::{ResilienceMetrics, RouteResilience, UpstreamResilience};
 pub use text::MetricType;
 
 /// The `Content-Type` of [`Registry::encode`] output.

@@ -93,6 +93,8 @@ pub struct ProxyMetrics {
     known_gateway_errors: Box<[(&'static str, Arc<Counter>)]>,
     access_log_dropped: Arc<Counter>,
     unrouted: RouteMetrics,
+    /// Circuit breaker, outlier, retry and load-shedding families.
+    pub resilience: super::resilience::ResilienceMetrics,
 }
 
 impl Default for ProxyMetrics {
@@ -205,6 +207,7 @@ impl ProxyMetrics {
         );
 
         ProxyMetrics {
+            resilience: super::resilience::ResilienceMetrics::new(&r),
             reloads_success: reloads.get_or_create(&["success"]),
             reloads_failure: reloads.get_or_create(&["failure"]),
             registry: r,

@@ -39,6 +39,13 @@ pub enum GatewayError {
     UpstreamTls(String),
     /// The gateway is shutting down or not ready to route.
     NotReady,
+    /// The upstream's circuit breaker is open.
+    CircuitOpen {
+        /// Seconds until the breaker admits a probe.
+        retry_after: u64,
+    },
+    /// A concurrency cap (global, route or upstream) is reached and its queue is full.
+    Overloaded,
 }
 
 impl GatewayError {
@@ -49,9 +56,10 @@ impl GatewayError {
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            GatewayError::NoHealthyTarget | GatewayError::NotReady => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            GatewayError::NoHealthyTarget
+            | GatewayError::NotReady
+            | GatewayError::CircuitOpen { .. }
+            | GatewayError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
             | GatewayError::UpstreamTls(_) => StatusCode::BAD_GATEWAY,
@@ -72,6 +80,8 @@ impl GatewayError {
             GatewayError::UpstreamProtocol(_) => "upstream_protocol_error",
             GatewayError::UpstreamTls(_) => "upstream_tls_error",
             GatewayError::NotReady => "not_ready",
+            GatewayError::CircuitOpen { .. } => "circuit_open",
+            GatewayError::Overloaded => "overloaded",
         }
     }
 
@@ -106,6 +116,11 @@ impl GatewayError {
             GatewayError::UpstreamProtocol(_) => "the upstream sent an invalid response".into(),
             GatewayError::UpstreamTls(_) => "TLS handshake with the upstream failed".into(),
             GatewayError::NotReady => "the gateway is not ready to serve traffic".into(),
+            GatewayError::CircuitOpen { .. } => {
+                "the upstream is failing; requests are paused while its circuit breaker is open"
+                    .into()
+            }
+            GatewayError::Overloaded => "the gateway is overloaded; retry later".into(),
         }
     }
 
@@ -137,8 +152,14 @@ impl GatewayError {
                 headers.insert(header::ALLOW, value);
             }
         }
-        if matches!(self, GatewayError::NoHealthyTarget | GatewayError::NotReady) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match self {
+            GatewayError::NoHealthyTarget | GatewayError::NotReady | GatewayError::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            GatewayError::CircuitOpen { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after.max(&1)));
+            }
+            _ => {}
         }
         response
     }

@@ -13,10 +13,12 @@
 pub mod body;
 pub mod client_addr;
 pub mod error;
+pub mod forward;
 pub mod headers;
 pub mod health;
 pub mod pipeline;
 pub mod policy;
+pub mod protect;
 pub mod reload;
 pub mod runtime;
 pub mod server;

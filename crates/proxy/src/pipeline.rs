@@ -18,12 +18,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::uri::{PathAndQuery, Uri};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use flexgate_config::UpstreamProtocol;
 use flexgate_router::{Lookup, RequestFacts};
@@ -31,11 +32,12 @@ use flexgate_telemetry::access_log::AccessRecord;
 
 use crate::body::{Meter, MeteredBody, OnBodyEnd, ProxyBody};
 use crate::error::{ErrorCode, GatewayError};
+use crate::forward::{forward, retry_after_secs, Forwarded, Outgoing, OutgoingBody};
 use crate::headers;
 use crate::policy::{run_request_policies, RequestContext};
 use crate::runtime::Shared;
-use crate::snapshot::Snapshot;
-use crate::upstream::{ConnectError, InFlight};
+use crate::snapshot::{RouteRuntime, Snapshot};
+use crate::upstream::InFlight;
 
 /// Facts about the downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -69,6 +71,8 @@ struct Exchange {
     bytes_in: Arc<Meter>,
     status: u16,
     error: Option<&'static str>,
+    /// Load-shedding slots held until the exchange ends.
+    permits: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl OnBodyEnd for Exchange {
@@ -225,6 +229,7 @@ pub async fn handle(
         bytes_in: Arc::new(Meter::default()),
         status: 0,
         error: None,
+        permits: Vec::new(),
     };
 
     // Phase 2: route.
@@ -281,35 +286,46 @@ pub async fn handle(
         policy_ctx = Some(ctx);
     }
 
-    // Phase 4: select.
-    let Some(in_flight) = upstream.pick() else {
-        upstream.metrics.error("no_healthy_target");
-        return Ok(fail(exchange, GatewayError::NoHealthyTarget));
-    };
-    let target = in_flight.target();
+    // Phase 4: load shedding. The permits live in the exchange, so a slot is held until the
+    // response body has been sent.
+    if let Some(shedder) = &snapshot.shedder {
+        match shedder.admit().await {
+            Some(permit) => exchange.permits.push(permit),
+            None => {
+                shared.metrics.resilience.shed_global();
+                return Ok(fail(exchange, GatewayError::Overloaded));
+            }
+        }
+    }
+    if let Some(shedder) = &route_rt.guards.shedder {
+        match shedder.admit().await {
+            Some(permit) => exchange.permits.push(permit),
+            None => {
+                route_rt.guards.metrics.shed();
+                return Ok(fail(exchange, GatewayError::Overloaded));
+            }
+        }
+    }
+    let guards = snapshot.guards[route.upstream.0].clone();
+    if let Some(limit) = &guards.limit {
+        match limit.admit().await {
+            Some(permit) => exchange.permits.push(permit),
+            None => {
+                guards.metrics.limit_rejected();
+                return Ok(fail(exchange, GatewayError::Overloaded));
+            }
+        }
+    }
+
+    // Phase 5: forward.
+    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade_request(req.headers());
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let forward_path = route.rewrite_path(req.uri().path());
     let path_and_query = match req.uri().query() {
         Some(query) => format!("{forward_path}?{query}"),
         None => forward_path.into_owned(),
     };
-    let uri = Uri::builder()
-        .scheme(target.scheme.clone())
-        .authority(target.authority.clone())
-        .path_and_query(path_and_query)
-        .build();
-    let uri = match uri {
-        Ok(uri) => uri,
-        Err(e) => {
-            exchange.target = Some(in_flight);
-            return Ok(fail(exchange, GatewayError::BadRequest(e.to_string())));
-        }
-    };
-
-    // Phase 5: forward.
-    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade_request(req.headers());
-    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    parts.uri = uri;
     let original_host = parts.headers.get(header::HOST).cloned();
     headers::remove_hop_by_hop(&mut parts.headers, upgrade);
     if upgrade {
@@ -322,8 +338,8 @@ pub async fn handle(
         headers::X_FORWARDED_PROTO,
         HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
     );
-    if let Ok(value) = HeaderValue::from_str(&exchange.host) {
-        if !exchange.host.is_empty() {
+    if !exchange.host.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&exchange.host) {
             parts.headers.insert(headers::X_FORWARDED_HOST, value);
         }
     }
@@ -334,62 +350,83 @@ pub async fn handle(
     if let Ok(value) = HeaderValue::from_str(&exchange.traceparent) {
         parts.headers.insert(headers::TRACEPARENT, value);
     }
-    let host_header = if upstream.spec.preserve_host {
+    let version = match upstream.spec.protocol {
+        // HTTP/2 carries the host in `:authority`, taken from the URI.
+        UpstreamProtocol::Http2 => {
+            parts.headers.remove(header::HOST);
+            Version::HTTP_2
+        }
+        UpstreamProtocol::Http1 => Version::HTTP_11,
+    };
+    let preserved_host = if upstream.spec.preserve_host {
         original_host.or_else(|| HeaderValue::from_str(&exchange.host).ok())
     } else {
-        HeaderValue::from_str(target.authority.as_str()).ok()
+        None
     };
-    match (upstream.spec.protocol, host_header) {
-        // HTTP/2 carries the host in `:authority`, taken from the URI.
-        (UpstreamProtocol::Http2, _) => {
-            parts.version = Version::HTTP_2;
-            parts.headers.remove(header::HOST);
+    let body = match prepare_body(
+        body,
+        route_rt,
+        &parts.headers,
+        exchange.bytes_in.clone(),
+        limit,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(error) => return Ok(fail(exchange, error)),
+    };
+    let outgoing = Outgoing {
+        method: parts.method,
+        path_and_query,
+        version,
+        headers: parts.headers,
+        preserved_host,
+        body,
+    };
+    let forwarded = forward(
+        &upstream,
+        &guards,
+        route_rt,
+        outgoing,
+        &exchange.bytes_in,
+        limit,
+    )
+    .await;
+    let mut response = match forwarded {
+        Forwarded::Response {
+            response,
+            target,
+            upstream_ms,
+        } => {
+            exchange.upstream_ms = Some(upstream_ms);
+            exchange.target = Some(target);
+            response
         }
-        (UpstreamProtocol::Http1, host) => {
-            parts.version = Version::HTTP_11;
-            if let Some(host) = host {
-                parts.headers.insert(header::HOST, host);
-            }
+        Forwarded::Failed {
+            error,
+            target,
+            upstream_ms,
+        } => {
+            exchange.upstream_ms = upstream_ms;
+            exchange.target = target;
+            return Ok(fail(exchange, error));
         }
-    }
-    let body = MeteredBody::new(body, exchange.bytes_in.clone(), limit).boxed();
-    let upstream_request = Request::from_parts(parts, body);
-    let sent = Instant::now();
-    let result =
-        tokio::time::timeout(route_rt.timeout, upstream.client.request(upstream_request)).await;
-    let upstream_ms = sent.elapsed().as_secs_f64() * 1000.0;
-    exchange.upstream_ms = Some(upstream_ms);
-    exchange.target = Some(in_flight);
-    let mut response = match result {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => {
-            let failure = if exchange.bytes_in.limit_exceeded() {
-                GatewayError::PayloadTooLarge { limit }
-            } else {
-                classify_client_error(&error)
-            };
-            if let Some(kind) = failure.upstream_error_kind() {
-                upstream.metrics.error(kind);
-            }
-            upstream.metrics.record(None, upstream_ms);
-            warn!(
-                message = "Upstream request failed.",
-                correlation_id = %exchange.correlation_id,
-                route = %route_rt.name,
-                upstream = %upstream.spec.name,
-                error = %error_chain(&error),
-            );
-            return Ok(fail(exchange, failure));
-        }
-        Err(_) => {
-            upstream.metrics.error("timeout");
-            upstream.metrics.record(None, upstream_ms);
-            return Ok(fail(exchange, GatewayError::UpstreamTimeout));
+        Forwarded::Open(open) => {
+            return Ok(match &guards.fallback {
+                Some(fallback) => {
+                    let response = fallback_response(fallback, &exchange);
+                    exchange.error = Some("circuit_open");
+                    finish_with(exchange, response)
+                }
+                None => fail(
+                    exchange,
+                    GatewayError::CircuitOpen {
+                        retry_after: retry_after_secs(open.retry_after),
+                    },
+                ),
+            });
         }
     };
-    upstream
-        .metrics
-        .record(Some(response.status().as_u16()), upstream_ms);
 
     // Phase 6: respond.
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -431,8 +468,13 @@ pub async fn handle(
 
 /// Sends a response made by a layer of the gateway (a policy) and runs the log phase for it.
 fn answer(mut exchange: Exchange, response: Response<ProxyBody>) -> Response<ProxyBody> {
-    exchange.status = response.status().as_u16();
     exchange.error = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    finish_with(exchange, response)
+}
+
+/// Sends `response` and runs the log phase when its body ends.
+fn finish_with(mut exchange: Exchange, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    exchange.status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
         .on_end(Box::new(exchange))
@@ -455,38 +497,6 @@ fn fail(exchange: Exchange, error: GatewayError) -> Response<ProxyBody> {
     answer(exchange, response)
 }
 
-/// Classifies a pooled-client failure by the cause our connector left in the error chain.
-fn classify_client_error(error: &hyper_util::client::legacy::Error) -> GatewayError {
-    let detail = error_chain(error);
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
-            return match connect {
-                ConnectError::Timeout(_) => GatewayError::UpstreamTimeout,
-                ConnectError::Tls(..) => GatewayError::UpstreamTls(detail),
-                _ => GatewayError::UpstreamConnect(detail),
-            };
-        }
-        source = cause.source();
-    }
-    if error.is_connect() {
-        GatewayError::UpstreamConnect(detail)
-    } else {
-        GatewayError::UpstreamProtocol(detail)
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Copies bytes both ways between an upgraded client connection and the upgraded upstream one.
 async fn tunnel(
     downstream: hyper::upgrade::OnUpgrade,
@@ -504,5 +514,59 @@ async fn tunnel(
     let mut up = hyper_util::rt::TokioIo::new(up);
     if let Err(error) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
         debug!(message = "Upgraded connection closed with an error.", %error, %correlation_id);
+    }
+}
+
+/// The configured answer of an open circuit breaker.
+fn fallback_response(
+    fallback: &flexgate_config::FallbackResponse,
+    exchange: &Exchange,
+) -> Response<ProxyBody> {
+    let mut response = Response::new(crate::body::full(Bytes::from(fallback.body.clone())));
+    *response.status_mut() =
+        StatusCode::from_u16(fallback.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&fallback.content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&exchange.correlation_id) {
+        headers.insert(headers::X_CORRELATION_ID, value);
+    }
+    headers.insert(
+        headers::X_CONFIG_VERSION,
+        exchange.snapshot.version_header.clone(),
+    );
+    response
+}
+
+/// Turns the client's body into the forward phase's body: buffered when the route retries and
+/// the body is small enough to replay, streamed otherwise. Buffering honours the body limit.
+async fn prepare_body(
+    body: Incoming,
+    route: &RouteRuntime,
+    headers: &http::HeaderMap,
+    meter: Arc<Meter>,
+    limit: u64,
+) -> Result<OutgoingBody, GatewayError> {
+    use http_body::Body as _;
+    let replay_cap = route.guards.retry.as_ref().map(|r| r.max_replay_body);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let metered = MeteredBody::new(body, meter.clone(), limit);
+    match replay_cap {
+        Some(_) if metered.is_end_stream() => Ok(OutgoingBody::Replay(Bytes::new())),
+        Some(cap) if declared.is_some_and(|len| len <= cap) => {
+            let collected = metered.collect().await.map_err(|e| {
+                if meter.limit_exceeded() {
+                    GatewayError::PayloadTooLarge { limit }
+                } else {
+                    GatewayError::BadRequest(format!("reading the request body: {e}"))
+                }
+            })?;
+            Ok(OutgoingBody::Replay(collected.to_bytes()))
+        }
+        _ => Ok(OutgoingBody::Stream(Some(metered.boxed()))),
     }
 }

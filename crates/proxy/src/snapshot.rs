@@ -19,6 +19,7 @@ use flexgate_telemetry::metrics::{ProxyMetrics, RouteMetrics};
 
 use crate::client_addr::TrustedProxies;
 use crate::policy::{build_all, BuiltPolicy, EdgePolicy, PolicyBuildError};
+use crate::protect::{global_shedder, RouteGuards, RouteRetry, Shedder, UpstreamGuards};
 use crate::tls::{server_config, TlsError};
 use crate::upstream::{UpstreamError, UpstreamRuntime};
 
@@ -64,10 +65,12 @@ pub struct RouteRuntime {
     pub name: Arc<str>,
     /// The route's policies, in the order written.
     pub policies: Vec<Arc<dyn EdgePolicy>>,
-    /// Time allowed for the upstream's response head.
+    /// Time one attempt may wait for the upstream's response head.
     pub timeout: Duration,
     /// Metric handles for this route and its upstream.
     pub metrics: RouteMetrics,
+    /// Retries, total timeout and concurrency cap.
+    pub guards: RouteGuards,
 }
 
 /// Access-log settings of this version.
@@ -94,6 +97,11 @@ pub struct Snapshot {
     pub routes: Vec<RouteRuntime>,
     /// Upstreams, indexed like `config.upstreams`.
     pub upstreams: Vec<Arc<UpstreamRuntime>>,
+    /// Breaker, outlier and limit state of each upstream, indexed like `upstreams`; reused with
+    /// the runtime it protects.
+    pub guards: Vec<Arc<UpstreamGuards>>,
+    /// The global concurrency cap (`server.load_shedding`).
+    pub shedder: Option<Arc<Shedder>>,
     /// Access-log settings.
     pub access: AccessSettings,
     /// `server.max_request_body` in bytes (0: unlimited).
@@ -149,7 +157,22 @@ impl Snapshot {
     ) -> Result<Snapshot, BuildError> {
         let table = RouteTable::compile(&config)?;
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
+        let mut guards = Vec::with_capacity(config.upstreams.len());
         for spec in &config.upstreams {
+            // Protection state follows the upstream's settings, not its connection pool: a TLS
+            // file re-read must not reset an open breaker.
+            let old_guards = previous.and_then(|p| {
+                p.upstreams
+                    .iter()
+                    .position(|u| u.spec == *spec)
+                    .map(|i| p.guards[i].clone())
+            });
+            guards.push(old_guards.unwrap_or_else(|| {
+                Arc::new(UpstreamGuards::new(
+                    spec,
+                    metrics.resilience.upstream(&spec.name),
+                ))
+            }));
             let old = previous.and_then(|p| p.upstreams.iter().find(|u| u.spec.name == spec.name));
             let runtime = match old {
                 Some(old) if old.spec == *spec && !(reread_files && old.reads_tls_files()) => {
@@ -180,13 +203,47 @@ impl Snapshot {
                     .map(|p| p.instance.clone())
                     .collect();
                 let upstream = config.upstreams.iter().find(|u| u.name == route.upstream);
+                // Each attempt waits at most the upstream's response-head timeout, and never
+                // longer than the route's total.
+                let per_attempt = upstream
+                    .map(|u| u.timeouts.request.get())
+                    .unwrap_or(Duration::from_secs(30));
                 let timeout = route
                     .timeout
-                    .or_else(|| upstream.map(|u| u.timeouts.request))
-                    .map(|d| d.get())
-                    .unwrap_or(Duration::from_secs(30));
+                    .map_or(per_attempt, |total| total.get().min(per_attempt));
+                let shedder = route.max_concurrent_requests.map(|max| {
+                    // Keep the previous version's shedder when the cap is unchanged, so requests in
+                    // flight across a reload still count.
+                    previous
+                        .and_then(|p| {
+                            p.config
+                                .routes
+                                .iter()
+                                .position(|r| {
+                                    r.name == route.name
+                                        && r.max_concurrent_requests
+                                            == route.max_concurrent_requests
+                                })
+                                .and_then(|i| p.routes[i].guards.shedder.clone())
+                        })
+                        .unwrap_or_else(|| {
+                            let shedding = &config.server.load_shedding;
+                            Arc::new(Shedder::new(
+                                max,
+                                shedding.queue_size,
+                                shedding.queue_timeout.get(),
+                            ))
+                        })
+                });
+                let route_guards = RouteGuards {
+                    retry: route.retries.as_ref().map(RouteRetry::new),
+                    shedder,
+                    total_timeout: route.timeout.map(|t| t.get()),
+                    metrics: metrics.resilience.route(&route.name),
+                };
                 RouteRuntime {
                     name: Arc::from(route.name.as_str()),
+                    guards: route_guards,
                     policies: route_policies,
                     timeout,
                     metrics: metrics.route(&route.name, &route.upstream),
@@ -233,6 +290,13 @@ impl Snapshot {
             upstreams,
             tls,
             policies,
+            guards,
+            shedder: match previous {
+                Some(p) if p.config.server.load_shedding == config.server.load_shedding => {
+                    p.shedder.clone()
+                }
+                _ => global_shedder(&config.server.load_shedding),
+            },
             trusted_proxies: TrustedProxies::new(&config.security.trusted_proxies),
             version,
             loaded_at: SystemTime::now(),

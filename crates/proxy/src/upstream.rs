@@ -95,6 +95,11 @@ impl InFlight {
     pub fn target(&self) -> &TargetRuntime {
         &self.upstream.targets[self.index]
     }
+
+    /// Its index in the upstream's targets.
+    pub fn index(&self) -> usize {
+        self.index
+    }
 }
 
 impl Drop for InFlight {
@@ -231,8 +236,13 @@ impl UpstreamRuntime {
 
     /// Picks a healthy target and counts the request against it. `None`: no target is healthy.
     pub fn pick(self: &Arc<Self>) -> Option<InFlight> {
+        self.pick_where(|_| true)
+    }
+
+    /// Picks a healthy target for which `allowed` holds (not ejected, not tried yet).
+    pub fn pick_where(self: &Arc<Self>, allowed: impl Fn(usize) -> bool) -> Option<InFlight> {
         let index = self.balancer.pick(
-            |i| self.targets[i].is_healthy(),
+            |i| self.targets[i].is_healthy() && allowed(i),
             |i| self.targets[i].in_flight(),
         )?;
         self.targets[index]

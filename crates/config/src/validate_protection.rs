@@ -43,20 +43,10 @@ fn not_enforced(path: String, what: &str, out: &mut Vec<Diagnostic>) {
 
 /// Upstream protection settings.
 pub fn check_upstream_protection(path: &str, upstream: &Upstream, out: &mut Vec<Diagnostic>) {
-    if upstream.circuit_breaker.is_some() {
-        not_enforced(format!("{path}.circuit_breaker"), "circuit breaking", out);
-    }
-    if upstream.outlier_detection.is_some() {
+    if upstream.limits.max_connections > 0 {
         not_enforced(
-            format!("{path}.outlier_detection"),
-            "outlier detection",
-            out,
-        );
-    }
-    if !upstream.limits.is_unlimited() {
-        not_enforced(
-            format!("{path}.limits"),
-            "upstream concurrency limiting",
+            format!("{path}.limits.max_connections"),
+            "a cap on upstream connections (`max_requests` and `max_pending` are enforced)",
             out,
         );
     }
@@ -118,16 +108,6 @@ pub fn check_upstream_protection(path: &str, upstream: &Upstream, out: &mut Vec<
 
 /// Route protection settings.
 pub fn check_route_protection(path: &str, route: &Route, out: &mut Vec<Diagnostic>) {
-    if route.retries.is_some() {
-        not_enforced(format!("{path}.retries"), "retrying", out);
-    }
-    if route.max_concurrent_requests.is_some() {
-        not_enforced(
-            format!("{path}.max_concurrent_requests"),
-            "per-route load shedding",
-            out,
-        );
-    }
     if let Some(r) = &route.retries {
         let rpath = format!("{path}.retries");
         positive(format!("{rpath}.attempts"), r.attempts, out);

@@ -674,7 +674,7 @@ policies:
         .collect();
     assert_eq!(
         not_enforced,
-        ["upstreams[0].circuit_breaker", "routes[0].policies[0]"]
+        ["routes[0].policies[0]"]
     );
 }
 

@@ -76,10 +76,12 @@ async fn traffic_avoids_a_target_that_fails_its_health_checks() {
         upstreams:
           - name: pool
             targets: [{url: "${good}"}, {url: "${bad}"}]
+            # One result flips a target; the timeout is generous so that a busy machine
+            # cannot make the good target look dead.
             health_check:
               path: /health
-              interval: 100ms
-              timeout: 50ms
+              interval: 250ms
+              timeout: 200ms
               unhealthy_threshold: 1
               healthy_threshold: 1
         routes:

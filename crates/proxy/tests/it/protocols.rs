@@ -8,7 +8,7 @@ use http::Version;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::body::empty;
+use crate::support::body::{empty, full};
 use crate::support::client::{collect, h1_handshake, h2_handshake, tls_connect};
 use crate::support::tls::TestCa;
 use crate::support::{
@@ -64,9 +64,24 @@ async fn h2c_prior_knowledge_is_served_and_logged_as_http2() {
     .await;
     assert_eq!(reply.version, Version::HTTP_11);
 
+    // A request body over h2c reaches the upstream whole, and the log counts both directions.
+    let upload = fetch(
+        &h2c_client(),
+        request("POST", &proxy.url("/upload"))
+            .body(full(vec![b'x'; 1000]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(upload.json()["bytes"], 1000);
+
     let h2 = log.wait_for(&proxy, |l| l["path"] == "/over-h2c").await;
     assert_eq!(h2["protocol"], "HTTP/2", "{h2}");
     assert_eq!(h2["status"], 200);
+    assert_eq!(h2["route"], "all");
+    let upload_line = log.wait_for(&proxy, |l| l["path"] == "/upload").await;
+    assert_eq!(upload_line["protocol"], "HTTP/2");
+    assert_eq!(upload_line["bytes_in"], 1000);
+    assert_eq!(upload_line["bytes_out"], upload.body.len());
     let h1 = log.wait_for(&proxy, |l| l["path"] == "/over-h1").await;
     assert_eq!(h1["protocol"], "HTTP/1.1", "{h1}");
 }

@@ -1,5 +1,5 @@
-//! Graceful shutdown: the request in flight finishes, new connections are refused, and nothing is
-//! cut.
+//! Graceful shutdown: the requests in flight finish (HTTP/1.1 and HTTP/2), new connections are
+//! refused, and nothing is cut.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use crate::support::body::empty;
 use crate::support::client::{collect, h1_handshake};
 use crate::support::{
-    eventually, fetch, http1_client, request, start_proxy, ProxyExt, TestUpstream,
+    eventually, fetch, h2c_client, http1_client, request, start_proxy, ProxyExt, TestUpstream,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,15 +42,22 @@ async fn shutdown_drains_the_request_in_flight_and_refuses_new_connections() {
     assert_eq!(ready(&mut probe).await.unwrap().status(), 200);
 
     let in_flight = {
-        let url = proxy.url("/slow/1000");
+        let url = proxy.url("/slow/2000");
         tokio::spawn(async move {
             fetch(&http1_client(), request("GET", &url).body(empty()).unwrap()).await
         })
     };
+    // The same over HTTP/2, where the proxy has to send GOAWAY and still finish the stream.
+    let in_flight_h2 = {
+        let url = proxy.url("/slow/2000");
+        tokio::spawn(async move {
+            fetch(&h2c_client(), request("GET", &url).body(empty()).unwrap()).await
+        })
+    };
     eventually(
-        "the slow request to reach the upstream",
+        "the slow requests to reach the upstream",
         Duration::from_secs(5),
-        || std::future::ready(upstream.in_flight() == 1),
+        || std::future::ready(upstream.in_flight() == 2),
     )
     .await;
 
@@ -67,8 +74,8 @@ async fn shutdown_drains_the_request_in_flight_and_refuses_new_connections() {
     .await;
     assert_eq!(
         upstream.in_flight(),
-        1,
-        "new connections are refused while the old request is still being served"
+        2,
+        "new connections are refused while the old requests are still being served"
     );
     let response = ready(&mut probe).await.unwrap();
     assert_eq!(response.status(), 503, "readiness fails while draining");
@@ -77,7 +84,10 @@ async fn shutdown_drains_the_request_in_flight_and_refuses_new_connections() {
 
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.status, 200, "the request in flight completes");
-    assert_eq!(reply.json()["path"], "/slow/1000");
+    assert_eq!(reply.json()["path"], "/slow/2000");
+    let reply = in_flight_h2.await.unwrap();
+    assert_eq!(reply.status, 200, "the HTTP/2 request in flight completes");
+    assert_eq!(reply.version, http::Version::HTTP_2);
     let cut = tokio::time::timeout(Duration::from_secs(10), shutdown)
         .await
         .expect("shutdown returns once drained")

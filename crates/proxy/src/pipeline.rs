@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Version};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either, Empty};
 use hyper::body::Incoming;
 use tracing::debug;
 
@@ -451,6 +451,15 @@ pub async fn handle(
     }
     exchange.status = response.status().as_u16();
     let (mut parts, body) = response.into_parts();
+    // A response to HEAD has no content, whatever length it announces (RFC 9110 §9.3.2), but an
+    // HTTP/2 upstream may end its stream with an empty DATA frame after the headers. Passing that
+    // stream on would break an HTTP/2 client's stream (the announced length is never sent) and,
+    // as hyper never reads it for an HTTP/1.1 client, log the exchange as aborted.
+    let body = if exchange.method == http::Method::HEAD {
+        Either::Right(Empty::<Bytes>::new())
+    } else {
+        Either::Left(body)
+    };
     if let Some(ctx) = &policy_ctx {
         for policy in &route_rt.policies {
             policy.on_response(ctx, &mut parts);

@@ -245,3 +245,56 @@ async fn grpc_style_trailers_pass_through_http2_both_sides() {
     assert_eq!(echo["version"], "HTTP/2");
     assert_eq!(echo["headers"]["te"], "trailers");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_requests_work_over_every_protocol_pair_and_are_logged_complete() {
+    let upstream = TestUpstream::start("echo").await;
+    let log = AccessLogFile::new();
+    let proxy = start_proxy(
+        r#"
+        upstreams:
+          - name: h1
+            targets: [{url: "${echo}"}]
+          - name: h2
+            protocol: http2
+            targets: [{url: "${echo}"}]
+        routes:
+          - {name: h1, match: {path: /h1/*}, upstream: h1, strip_prefix: true}
+          - {name: h2, match: {path: /h2/*}, upstream: h2, strip_prefix: true}
+        observability:
+          access_log:
+            output: "${log}"
+            sampling: {success_rate: 1.0}
+        "#,
+        &[("echo", upstream.url()), ("log", log.path())],
+    )
+    .await;
+
+    // The upstream announces the length of the body a GET would get; HEAD gets none. Some HTTP/2
+    // servers end the stream with an empty DATA frame rather than on the headers.
+    for (client, downstream) in [(http1_client(), "h1"), (h2c_client(), "h2c")] {
+        for upstream_protocol in ["h1", "h2"] {
+            let path = format!("/{upstream_protocol}/from-{downstream}");
+            let reply = fetch(
+                &client,
+                request("HEAD", &proxy.url(&path)).body(empty()).unwrap(),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "HEAD {path}");
+            assert!(reply.body.is_empty(), "HEAD {path}");
+            assert!(
+                reply.header("content-length").parse::<u64>().unwrap() > 0,
+                "HEAD {path} keeps the length a GET would have"
+            );
+            let line = log
+                .wait_for(&proxy, |l| {
+                    l["method"] == "HEAD" && l["path"] == path.as_str()
+                })
+                .await;
+            assert!(
+                line.get("error_kind").is_none(),
+                "HEAD {path} is a complete exchange: {line}"
+            );
+        }
+    }
+}

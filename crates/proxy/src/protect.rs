@@ -129,7 +129,7 @@ impl UpstreamGuards {
             })
         });
         if breaker.is_some() {
-            metrics.breaker_transition("closed", 0);
+            metrics.breaker_state(0);
         }
         let outlier = spec.outlier_detection.as_ref().map(|od| {
             OutlierDetector::new(

@@ -117,6 +117,11 @@ impl UpstreamResilience {
         self.transitions.get_or_create(&[&self.upstream, to]).inc();
     }
 
+    /// Sets the state gauge without counting a transition (a breaker that starts closed).
+    pub fn breaker_state(&self, state_value: i64) {
+        self.state.set(state_value);
+    }
+
     /// Counts a request refused by the open breaker.
     pub fn breaker_rejected(&self) {
         self.rejections.inc();

@@ -10,6 +10,7 @@ mod errors;
 mod forwarding;
 mod protocols;
 mod reload;
+mod resilience;
 mod routing;
 mod shutdown;
 mod status;

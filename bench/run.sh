@@ -115,6 +115,14 @@ TMP="$(mktemp -d -t flexgate-bench.XXXXXX)"
 PIDS=()             # everything started, for the cleanup
 declare -A PID_OF=() # name -> pid
 
+# running PID : true while PID runs (an exited child not yet waited for is a zombie: false).
+running() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
+}
+
 cleanup() {
     local pid deadline
     for pid in "${PIDS[@]}"; do
@@ -122,7 +130,7 @@ cleanup() {
     done
     deadline=$((SECONDS + 10))
     for pid in "${PIDS[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        while running "$pid" && ((SECONDS < deadline)); do
             sleep 0.1
         done
         kill -KILL "$pid" 2>/dev/null || true
@@ -150,10 +158,10 @@ start() {
 # ready LABEL PID PORT LOGFILE : waits for a 200 on /bench, or fails with the log's tail.
 ready() {
     local label="$1" pid="$2" port="$3" logfile="$4"
-    if ! python3 "$BENCH/tools.py" wait "$port" /bench 15 "$pid" || ! kill -0 "$pid" 2>/dev/null; then
+    if ! python3 "$BENCH/tools.py" wait "$port" /bench 15 "$pid" || ! running "$pid"; then
         printf -- '--- last lines of the %s log ---\n' "$label" >&2
         tail -n 30 "$logfile" >&2 || true
-        kill -0 "$pid" 2>/dev/null || printf '%s (pid %s) has exited\n' "$label" "$pid" >&2
+        running "$pid" || printf '%s (pid %s) has exited\n' "$label" "$pid" >&2
         die "$label did not start (no 200 on 127.0.0.1:$port/bench within 15 s)"
     fi
 }
@@ -321,7 +329,7 @@ done
 for name in "${TARGETS[@]}"; do
     [[ "$name" == upstream || "${RPS[$name]:-FAILED}" == FAILED ]] && continue
     pid="${PID_OF[$name]}"
-    kill -0 "$pid" 2>/dev/null || die "${LABEL[$name]} (pid $pid) is no longer running"
+    running "$pid" || die "${LABEL[$name]} (pid $pid) is no longer running"
     log "${LABEL[$name]}: memory with $IDLE_CONNECTIONS idle keep-alive connections"
     if held="$(python3 "$BENCH/tools.py" hold "${PORT[$name]}" "$IDLE_CONNECTIONS" "$pid" 120)"; then
         read -r "RSS_HELD[$name]" "HELD_CLOSED[$name]" <<<"$held"

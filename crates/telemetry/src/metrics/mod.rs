@@ -9,6 +9,7 @@ mod family;
 mod primitives;
 mod process;
 mod proxy;
+mod rate_limit;
 mod registry;
 mod resilience;
 mod text;
@@ -22,6 +23,7 @@ pub use proxy::{
     status_class, status_class_index, ProxyMetrics, RouteMetrics, UpstreamMetrics,
     GATEWAY_ERROR_CODES, NONE_LABEL, STATUS_CLASSES, UPSTREAM_ERROR_KINDS,
 };
+pub use rate_limit::{RateLimitDecisions, RateLimitMetrics};
 pub use registry::{CollectedValue, Collector, Registry};
 pub use resilience::{ResilienceMetrics, RouteResilience, UpstreamResilience};
 pub use text::MetricType;

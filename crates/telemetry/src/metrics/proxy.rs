@@ -95,6 +95,8 @@ pub struct ProxyMetrics {
     unrouted: RouteMetrics,
     /// Circuit breaker, outlier, retry and load-shedding families.
     pub resilience: super::resilience::ResilienceMetrics,
+    /// Rate-limit decision and Redis families.
+    pub rate_limit: super::rate_limit::RateLimitMetrics,
 }
 
 impl Default for ProxyMetrics {
@@ -208,6 +210,7 @@ impl ProxyMetrics {
 
         ProxyMetrics {
             resilience: super::resilience::ResilienceMetrics::new(&r),
+            rate_limit: super::rate_limit::RateLimitMetrics::new(&r),
             reloads_success: reloads.get_or_create(&["success"]),
             reloads_failure: reloads.get_or_create(&["failure"]),
             registry: r,

@@ -31,6 +31,11 @@ impl Cidr {
         addr.is_ipv4() == self.network.is_ipv4() && mask(addr, self.prefix) == self.network
     }
 
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
     /// The prefix length.
     pub fn prefix(&self) -> u8 {
         self.prefix

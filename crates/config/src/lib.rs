@@ -16,6 +16,7 @@ pub mod pattern;
 pub mod policy;
 pub mod resilience;
 pub mod schema;
+pub mod ssrf;
 pub mod units;
 pub mod v0;
 pub mod validate;

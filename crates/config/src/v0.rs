@@ -808,6 +808,7 @@ impl Migration<'_> {
     fn upstreams(&mut self, timeouts: &UpstreamTimeouts) -> (Vec<Upstream>, Vec<String>) {
         let mut upstreams = Vec::new();
         let mut base_paths = Vec::new();
+        let mut named_hosts = Vec::new();
         for (i, u) in self.v0.upstreams.iter().enumerate() {
             let path = format!("upstreams[{i}]");
             let (split, had_query) = split_url(&u.url);
@@ -834,6 +835,7 @@ impl Migration<'_> {
                     unhealthy_threshold: hc.unhealthy_threshold.unwrap_or(3),
                     expected_status: "200-399".into(),
                 });
+            let allow_networks = self.allow_networks(&path, &split.base, &mut named_hosts);
             let circuit_breaker = self.circuit_breaker(&path, u);
             if u.metadata.is_some() {
                 self.warn(no_equivalent(&format!("{path}.metadata"), "`metadata`"));
@@ -854,11 +856,60 @@ impl Migration<'_> {
                 circuit_breaker,
                 outlier_detection: None,
                 limits: Default::default(),
-                allow_networks: Vec::new(),
+                allow_networks,
             });
             base_paths.push(split.path);
         }
+        if !named_hosts.is_empty() {
+            self.warn(Diagnostic::warning(
+                "upstreams",
+                format!(
+                    "flexgate/v1 refuses upstream connections to loopback, private, link-local and metadata addresses (the SSRF guard); if {} resolve to such addresses, list their networks in the upstream's `allow_networks`",
+                    named_hosts.join(", ")
+                ),
+            ));
+        }
         (upstreams, base_paths)
+    }
+
+    /// `allow_networks` for a v0 upstream URL whose host is an address (or `localhost`) that the
+    /// SSRF guard blocks: version 0 had no guard, so the migration allows exactly that address
+    /// and says so. Host names are collected in `named_hosts` for one note about resolution.
+    fn allow_networks(
+        &mut self,
+        path: &str,
+        base: &str,
+        named_hosts: &mut Vec<String>,
+    ) -> Vec<String> {
+        let Some(host) = crate::ssrf::url_host(base) else {
+            return Vec::new();
+        };
+        let Some(addresses) = crate::ssrf::literal_addresses(host) else {
+            let name = format!("`{host}`");
+            if !named_hosts.contains(&name) {
+                named_hosts.push(name);
+            }
+            return Vec::new();
+        };
+        let mut allow = Vec::new();
+        let mut reason = None;
+        for address in addresses {
+            if let Some(blocked) = crate::ssrf::builtin_blocked_range(address) {
+                reason.get_or_insert(blocked.what);
+                let bits = if address.is_ipv4() { 32 } else { 128 };
+                allow.push(format!("{address}/{bits}"));
+            }
+        }
+        if let Some(what) = reason {
+            self.warn(Diagnostic::warning(
+                format!("{path}.url"),
+                format!(
+                    "`{host}` is in {what}, which flexgate/v1's SSRF guard blocks by default; `allow_networks: [{}]` was added so that this upstream stays reachable",
+                    allow.join(", ")
+                ),
+            ));
+        }
+        allow
     }
 
     fn circuit_breaker(&mut self, path: &str, u: &V0Upstream) -> Option<CircuitBreaker> {
@@ -1186,6 +1237,44 @@ mod tests {
         assert_eq!(unique_name("a".into(), &mut taken), "a");
         assert_eq!(unique_name("a".into(), &mut taken), "a-2");
         assert_eq!(unique_name("a".into(), &mut taken), "a-3");
+    }
+
+    #[test]
+    fn blocked_literal_targets_are_allowed_exactly() {
+        let (config, notes) = migrate_v0(json!({
+            "upstreams": [
+                {"name": "a", "url": "http://localhost:3001"},
+                {"name": "b", "url": "http://10.1.2.3:80"},
+                {"name": "c", "url": "http://[::1]:80"},
+                {"name": "d", "url": "http://203.0.113.5:80"},
+                {"name": "e", "url": "http://api.internal:80"}
+            ],
+            "routes": [{"path": "/a/*", "upstream": "a"}]
+        }))
+        .unwrap();
+        let allowed: Vec<&[String]> = config
+            .upstreams
+            .iter()
+            .map(|u| u.allow_networks.as_slice())
+            .collect();
+        assert_eq!(allowed[0], ["127.0.0.1/32", "::1/128"]);
+        assert_eq!(allowed[1], ["10.1.2.3/32"]);
+        assert_eq!(allowed[2], ["::1/128"]);
+        assert!(allowed[3].is_empty() && allowed[4].is_empty());
+        let paths: Vec<&str> = notes.iter().map(|n| n.path.as_str()).collect();
+        for expected in ["upstreams[0].url", "upstreams[1].url", "upstreams[2].url"] {
+            assert!(paths.contains(&expected), "{expected} not in {paths:?}");
+        }
+        assert!(!paths.contains(&"upstreams[3].url"));
+        assert!(notes
+            .iter()
+            .any(|n| n.path == "upstreams" && n.message.contains("`api.internal`")));
+        // The migrated document loads without SSRF warnings.
+        let diagnostics = crate::validate(&config);
+        assert!(
+            diagnostics.iter().all(|d| !d.message.contains("SSRF")),
+            "{diagnostics:?}"
+        );
     }
 
     #[test]

@@ -279,6 +279,10 @@ fn parse_target_url(url: &str) -> Result<TargetUrl, (String, Option<String>)> {
         if host.contains('*') {
             return Err((format!("`{url}`: a target host cannot be a wildcard"), None));
         }
+        // Parsers disagree on `2130706433` or `0x7f.0.0.1`; only dotted quads pass.
+        if let Some((message, hint)) = crate::ssrf::non_canonical_ipv4(host) {
+            return Err((format!("`{url}`: {message}"), hint));
+        }
     }
     if let Some(port) = port {
         match port.parse::<u16>() {
@@ -933,6 +937,10 @@ mod tests {
             "http://a:99999",
             "http://[zz]:80",
             "http://*.a.com",
+            "http://2130706433:80",
+            "http://0177.0.0.1",
+            "http://0x7f.0.0.1:8080",
+            "http://127.1",
         ] {
             assert!(parse_target_url(bad).is_err(), "{bad}");
         }

@@ -1,9 +1,12 @@
 //! Validation of the protection settings: circuit breakers, outlier detection, retries, load
 //! shedding, request limits, the SSRF guard, and the policy types. Called from [`crate::validate`].
 
+use std::net::IpAddr;
+
 use crate::cidr::Cidr;
 use crate::diagnostics::Diagnostic;
 use crate::policy::{JwtAlgorithm, Policy};
+use crate::ssrf::{literal_addresses, url_host, AddressRules, Refusal};
 use crate::{Config, Route, Upstream};
 
 /// Features of the config that this version of the data plane does not enforce yet. Validation
@@ -166,6 +169,7 @@ pub fn check_global_protection(config: &Config, out: &mut Vec<Diagnostic>) {
         &config.security.ssrf.extra_blocked_networks,
         out,
     );
+    check_ssrf_targets(config, out);
     let limits = &config.server.limits;
     if limits.max_uri_length.get() < 16 {
         out.push(Diagnostic::error(
@@ -189,6 +193,61 @@ pub fn check_global_protection(config: &Config, out: &mut Vec<Diagnostic>) {
                 "redis.timeout",
                 "must be greater than 0s",
             ));
+        }
+    }
+}
+
+/// Targets written as an address (or `localhost`) that the SSRF guard will refuse: a warning with
+/// the network to allow, since every request to them would fail with `502 upstream_blocked`.
+fn check_ssrf_targets(config: &Config, out: &mut Vec<Diagnostic>) {
+    let ssrf = &config.security.ssrf;
+    if !ssrf.enabled {
+        return;
+    }
+    for (i, upstream) in config.upstreams.iter().enumerate() {
+        let rules = AddressRules::new(
+            &ssrf.extra_blocked_networks,
+            ssrf.allow_networks.iter().chain(&upstream.allow_networks),
+        );
+        for (t, target) in upstream.targets.iter().enumerate() {
+            let Some(host) = url_host(&target.url) else {
+                continue;
+            };
+            let Some(addresses) = literal_addresses(host) else {
+                continue;
+            };
+            // A name with several addresses stays reachable while one of them is allowed.
+            let refusals: Vec<Refusal> = addresses
+                .iter()
+                .filter_map(|a| rules.check(*a).err())
+                .collect();
+            if refusals.len() < addresses.len() {
+                continue;
+            }
+            let Some(first) = refusals.first() else {
+                continue;
+            };
+            let suggested: Vec<String> = addresses
+                .iter()
+                .map(|a| match a {
+                    IpAddr::V4(_) => format!("{a}/32"),
+                    IpAddr::V6(_) => format!("{a}/128"),
+                })
+                .collect();
+            out.push(
+                Diagnostic::warning(
+                    format!("upstreams[{i}].targets[{t}].url"),
+                    format!(
+                        "`{host}` is in {} ({}), which the SSRF guard blocks: requests to this target will fail with 502 upstream_blocked",
+                        first.what, first.network
+                    ),
+                )
+                .with_hint(format!(
+                    "if this target is meant to be reached, add `allow_networks: [{}]` (or a network that contains it) to upstream `{}`",
+                    suggested.join(", "),
+                    upstream.name
+                )),
+            );
         }
     }
 }

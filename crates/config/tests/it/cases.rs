@@ -10,6 +10,7 @@ upstreams:
   - name: users
     targets:
       - url: http://127.0.0.1:9000
+    allow_networks: ["127.0.0.0/8"]
 routes:
   - name: users
     match:

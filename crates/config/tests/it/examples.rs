@@ -51,6 +51,7 @@ fn v0_example_migration_reports_what_it_drops() {
         "upstreams[0].circuitBreaker.successThreshold",
         "routes[2].path",
         "metrics",
+        "upstreams[2].url",
     ] {
         assert!(paths.contains(&expected), "{expected} not in {paths:?}");
     }
@@ -66,6 +67,8 @@ fn v0_example_migration_reports_what_it_drops() {
         config.upstreams[1].targets[0].url,
         "https://inventory.internal:8443"
     );
+    // The private literal target stays reachable under the SSRF guard.
+    assert_eq!(config.upstreams[2].allow_networks, ["10.20.0.5/32"]);
     let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["api-orders", "api-inventory", "reports", "status"]);
     assert_eq!(config.routes[0].rewrite_prefix.as_deref(), Some("/orders"));

@@ -7,6 +7,7 @@ mod examples;
 mod load;
 mod roundtrip;
 mod shadowing;
+mod ssrf;
 
 use std::path::PathBuf;
 

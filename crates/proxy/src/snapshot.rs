@@ -191,6 +191,7 @@ impl Snapshot {
         let policies = build_all(
             &config,
             previous.map(|p| p.policies.as_slice()).unwrap_or(&[]),
+            metrics,
         )?;
         let routes = config
             .routes

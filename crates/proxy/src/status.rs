@@ -131,10 +131,17 @@ fn deep(shared: &Shared) -> Response<ProxyBody> {
         })
         .unwrap_or_default();
     let any_down = upstreams.iter().any(|u| u["status"] == "down");
+    // Services that policies depend on (the rate limits' Redis): traffic still flows through
+    // their fallback, so an outage degrades health without failing readiness.
+    let dependencies = shared
+        .snapshot()
+        .map(|s| crate::policy::dependency_health(&s.policies))
+        .unwrap_or_default();
+    let dependency_down = dependencies.iter().any(|(_, up)| !up);
     let reasons = not_ready_reasons(shared);
     let status = if !reasons.is_empty() {
         "not_ready"
-    } else if any_down {
+    } else if any_down || dependency_down {
         "degraded"
     } else {
         "ok"
@@ -144,20 +151,21 @@ fn deep(shared: &Shared) -> Response<ProxyBody> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(
-        code,
-        json!({
-            "status": status,
-            "reasons": reasons,
-            "config": version_fields(shared),
-            "last_reload": {
-                "at": reload.at.map(unix_seconds),
-                "success": reload.success,
-                "error": reload.error,
-            },
-            "upstreams": upstreams,
-        }),
-    )
+    let mut body = json!({
+        "status": status,
+        "reasons": reasons,
+        "config": version_fields(shared),
+        "last_reload": {
+            "at": reload.at.map(unix_seconds),
+            "success": reload.success,
+            "error": reload.error,
+        },
+        "upstreams": upstreams,
+    });
+    for (name, up) in dependencies {
+        body[name] = json!(if up { "up" } else { "degraded" });
+    }
+    json_response(code, body)
 }
 
 /// Serves the status listener until `shutdown` turns true.

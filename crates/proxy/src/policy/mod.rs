@@ -18,6 +18,7 @@ use std::sync::Arc;
 use http::{request, response, HeaderName, HeaderValue, Response};
 
 use flexgate_config::{Config, Policy};
+use flexgate_telemetry::metrics::ProxyMetrics;
 
 use crate::body::ProxyBody;
 
@@ -26,6 +27,7 @@ mod cors;
 mod header_rules;
 mod ip_filter;
 mod rate_limit;
+mod redis;
 
 /// Facts about the request that policies read.
 #[derive(Debug, Clone)]
@@ -79,6 +81,19 @@ pub trait EdgePolicy: Send + Sync {
 
     /// Runs on the upstream's response head before it goes to the client.
     fn on_response(&self, _ctx: &RequestContext, _head: &mut response::Parts) {}
+
+    /// Whether this instance may serve `config`, a new version in which the policy's own
+    /// settings are unchanged. A policy that also depends on settings outside its own (a
+    /// Redis-mode rate limit on the top-level `redis`) answers `false` when those changed.
+    fn reusable_with(&self, _config: &Config) -> bool {
+        true
+    }
+
+    /// An external service this policy depends on, for `/health/deep`: its name and whether it
+    /// answers now. `None` for policies that depend on nothing.
+    fn dependency(&self) -> Option<(&'static str, bool)> {
+        None
+    }
 }
 
 /// A policy that could not be built from valid config (for example an unreadable key file).
@@ -104,15 +119,19 @@ pub struct BuiltPolicy {
 pub fn build_all(
     config: &Config,
     previous: &[BuiltPolicy],
+    metrics: &ProxyMetrics,
 ) -> Result<Vec<BuiltPolicy>, PolicyBuildError> {
     config
         .policies
         .iter()
         .map(|spec| {
-            if let Some(old) = previous.iter().find(|p| p.spec == *spec) {
+            if let Some(old) = previous
+                .iter()
+                .find(|p| p.spec == *spec && p.instance.reusable_with(config))
+            {
                 return Ok(old.clone());
             }
-            let instance = build(spec, config).map_err(|reason| PolicyBuildError {
+            let instance = build(spec, config, metrics).map_err(|reason| PolicyBuildError {
                 name: spec.name().to_owned(),
                 reason,
             })?;
@@ -124,15 +143,32 @@ pub fn build_all(
         .collect()
 }
 
-fn build(spec: &Policy, config: &Config) -> Result<Arc<dyn EdgePolicy>, String> {
+fn build(
+    spec: &Policy,
+    config: &Config,
+    metrics: &ProxyMetrics,
+) -> Result<Arc<dyn EdgePolicy>, String> {
     match spec {
-        Policy::RateLimit(p) => rate_limit::build(p, config),
+        Policy::RateLimit(p) => rate_limit::build(p, config, metrics),
         Policy::ApiKey(p) => auth::build_api_key(p),
         Policy::Jwt(p) => auth::build_jwt(p),
         Policy::Cors(p) => cors::build(p),
         Policy::Headers(p) => header_rules::build(p),
         Policy::IpFilter(p) => ip_filter::build(p),
     }
+}
+
+/// The external services `policies` depend on, each with whether it answers (only if every
+/// policy using it sees it answering), in the order first used.
+pub fn dependency_health(policies: &[BuiltPolicy]) -> Vec<(&'static str, bool)> {
+    let mut states: Vec<(&'static str, bool)> = Vec::new();
+    for (name, up) in policies.iter().filter_map(|p| p.instance.dependency()) {
+        match states.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, all_up)) => *all_up &= up,
+            None => states.push((name, up)),
+        }
+    }
+    states
 }
 
 /// Runs `policies` in order; stops at the first one that answers. Returns the response headers

@@ -9,6 +9,7 @@ mod balancing;
 mod errors;
 mod forwarding;
 mod protocols;
+mod rate_limit;
 mod reload;
 mod resilience;
 mod routing;

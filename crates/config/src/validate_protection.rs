@@ -14,8 +14,8 @@ use crate::{Config, Route, Upstream};
 /// Shrinks as features land.
 pub fn unenforced_policy(policy: &Policy) -> bool {
     match policy {
-        Policy::RateLimit(_)
-        | Policy::ApiKey(_)
+        Policy::RateLimit(_) => false,
+        Policy::ApiKey(_)
         | Policy::Jwt(_)
         | Policy::Cors(_)
         | Policy::Headers(_)

@@ -14,12 +14,12 @@ use crate::{Config, Route, Upstream};
 /// Shrinks as features land.
 pub fn unenforced_policy(policy: &Policy) -> bool {
     match policy {
-        Policy::RateLimit(_) => false,
-        Policy::ApiKey(_)
+        Policy::RateLimit(_)
+        | Policy::ApiKey(_)
         | Policy::Jwt(_)
         | Policy::Cors(_)
         | Policy::Headers(_)
-        | Policy::IpFilter(_) => true,
+        | Policy::IpFilter(_) => false,
     }
 }
 
@@ -345,6 +345,26 @@ pub fn check_policy(path: &str, policy: &Policy, config: &Config, out: &mut Vec<
                     format!("{path}.allow_credentials"),
                     "browsers reject credentials with the `*` origin; list the origins instead",
                 ));
+            }
+            // The router answers `405` before any policy runs, so a preflight to a route that
+            // lists methods without OPTIONS never reaches this policy.
+            for (r, route) in config.routes.iter().enumerate() {
+                let methods = &route.matcher.methods;
+                if route.policies.contains(&p.name)
+                    && !methods.is_empty()
+                    && !methods.iter().any(|m| m == "OPTIONS")
+                {
+                    out.push(
+                        Diagnostic::warning(
+                            format!("routes[{r}].match.methods"),
+                            format!(
+                                "route `{}` uses CORS policy `{}` but does not accept OPTIONS: browser preflights get `405`",
+                                route.name, p.name
+                            ),
+                        )
+                        .with_hint("add OPTIONS to `methods`, or list no methods"),
+                    );
+                }
             }
         }
         Policy::Headers(p) => {

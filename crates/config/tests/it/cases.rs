@@ -694,3 +694,55 @@ routes:
     let loaded = parse_str(text, SourceFormat::Yaml).expect("loads with a warning");
     assert!(loaded.warnings.iter().any(|w| w.path == "upstreams[0].tls"));
 }
+
+#[test]
+fn enforced_policies_are_not_flagged() {
+    let text = r#"
+version: 1
+upstreams:
+  - name: users
+    targets: [{url: "http://127.0.0.1:9000"}]
+    allow_networks: ["127.0.0.0/8"]
+routes:
+  - name: users
+    match: {path: /users/*}
+    upstream: users
+    policies: [cors, keys, tokens, rules, ips]
+policies:
+  - {type: cors, name: cors, allow_origins: ["https://app.example.com"]}
+  - type: api_key
+    name: keys
+    keys: [{name: ci, sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
+  - {type: jwt, name: tokens, algorithms: [HS256], secret: s3cret}
+  - {type: headers, name: rules, request: {set: {x-env: prod}}}
+  - {type: ip_filter, name: ips, deny: ["192.0.2.0/24"]}
+"#;
+    let loaded = parse_str(text, SourceFormat::Yaml).expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn cors_routes_must_accept_preflights() {
+    let text = r#"
+version: 1
+upstreams:
+  - name: users
+    targets: [{url: "http://127.0.0.1:9000"}]
+    allow_networks: ["127.0.0.0/8"]
+routes:
+  - name: users
+    match: {path: /users/*, methods: [GET, POST]}
+    upstream: users
+    policies: [cors]
+  - name: admin
+    match: {path: /admin/*, methods: [GET, OPTIONS]}
+    upstream: users
+    policies: [cors]
+policies:
+  - {type: cors, name: cors, allow_origins: ["https://app.example.com"]}
+"#;
+    let loaded = parse_str(text, SourceFormat::Yaml).expect("loads with a warning");
+    let paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["routes[0].match.methods"]);
+    assert!(loaded.warnings[0].message.contains("OPTIONS"));
+}

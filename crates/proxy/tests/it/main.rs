@@ -8,6 +8,8 @@ mod access_log;
 mod balancing;
 mod errors;
 mod forwarding;
+mod policies_auth;
+mod policies_edge;
 mod protocols;
 mod rate_limit;
 mod reload;

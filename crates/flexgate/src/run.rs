@@ -125,6 +125,8 @@ upstreams:
   - name: demo
     targets:
       - url: "http://{demo_addr}"
+    # The demo upstream runs on loopback, which the SSRF guard refuses unless allowed.
+    allow_networks: ["127.0.0.0/8"]
     health_check:
       path: /health
       interval: 5s

@@ -37,6 +37,7 @@ pub fn empty() -> ProxyBody {
 pub struct Meter {
     bytes: AtomicU64,
     limit_exceeded: AtomicBool,
+    timed_out: AtomicBool,
 }
 
 impl Meter {
@@ -48,6 +49,16 @@ impl Meter {
     /// Whether the body was cut because it exceeded its limit.
     pub fn limit_exceeded(&self) -> bool {
         self.limit_exceeded.load(Ordering::Relaxed)
+    }
+
+    /// Whether the body was cut because the client paused longer than the read timeout
+    /// (set by [`crate::limits::ReadTimeout`]).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_timed_out(&self) {
+        self.timed_out.store(true, Ordering::Relaxed);
     }
 }
 

@@ -46,6 +46,22 @@ pub enum GatewayError {
     },
     /// A concurrency cap (global, route or upstream) is reached and its queue is full.
     Overloaded,
+    /// The SSRF guard refused every address of the target (detail: target and addresses).
+    UpstreamBlocked(String),
+    /// The request URI is longer than `server.limits.max_uri_length`.
+    UriTooLong {
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// The request has more header fields than `server.limits.max_headers`.
+    TooManyHeaders {
+        /// The configured limit.
+        limit: u32,
+    },
+    /// The request path is refused before routing (encoded slash, backslash, NUL, bad escape).
+    InvalidPath(String),
+    /// The client paused longer than `server.limits.body_read_timeout` while sending the body.
+    RequestTimeout,
 }
 
 impl GatewayError {
@@ -55,14 +71,18 @@ impl GatewayError {
             GatewayError::RouteNotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BadRequest(_) | GatewayError::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            GatewayError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            GatewayError::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::NoHealthyTarget
             | GatewayError::NotReady
             | GatewayError::CircuitOpen { .. }
             | GatewayError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
-            | GatewayError::UpstreamTls(_) => StatusCode::BAD_GATEWAY,
+            | GatewayError::UpstreamTls(_)
+            | GatewayError::UpstreamBlocked(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -82,6 +102,21 @@ impl GatewayError {
             GatewayError::NotReady => "not_ready",
             GatewayError::CircuitOpen { .. } => "circuit_open",
             GatewayError::Overloaded => "overloaded",
+            GatewayError::UpstreamBlocked(_) => "upstream_blocked",
+            GatewayError::UriTooLong { .. } => "uri_too_long",
+            GatewayError::TooManyHeaders { .. } => "request_header_fields_too_large",
+            GatewayError::InvalidPath(_) => "invalid_path",
+            GatewayError::RequestTimeout => "request_timeout",
+        }
+    }
+
+    /// The `error_kind` of the access log (and the `code` label of the gateway error metric):
+    /// the stable code, except that a stalled request body answered `408 request_timeout` is
+    /// logged as `client_body_timeout`, so that it is told apart from other timeouts.
+    pub fn log_kind(&self) -> &'static str {
+        match self {
+            GatewayError::RequestTimeout => "client_body_timeout",
+            _ => self.code(),
         }
     }
 
@@ -93,6 +128,7 @@ impl GatewayError {
             GatewayError::UpstreamProtocol(_) => Some("protocol"),
             GatewayError::UpstreamTls(_) => Some("tls"),
             GatewayError::NoHealthyTarget => Some("no_healthy_target"),
+            GatewayError::UpstreamBlocked(_) => Some("blocked"),
             _ => None,
         }
     }
@@ -121,6 +157,17 @@ impl GatewayError {
                     .into()
             }
             GatewayError::Overloaded => "the gateway is overloaded; retry later".into(),
+            GatewayError::UpstreamBlocked(_) => {
+                "the upstream's address is not allowed by the gateway's network policy".into()
+            }
+            GatewayError::UriTooLong { limit } => {
+                format!("request URI exceeds the limit of {limit} bytes")
+            }
+            GatewayError::TooManyHeaders { limit } => {
+                format!("request has more than {limit} header fields")
+            }
+            GatewayError::InvalidPath(why) => format!("invalid request path: {why}"),
+            GatewayError::RequestTimeout => "the request body was not received in time".into(),
         }
     }
 
@@ -130,7 +177,8 @@ impl GatewayError {
             GatewayError::BadRequest(d)
             | GatewayError::UpstreamConnect(d)
             | GatewayError::UpstreamProtocol(d)
-            | GatewayError::UpstreamTls(d) => d,
+            | GatewayError::UpstreamTls(d)
+            | GatewayError::UpstreamBlocked(d) => d,
             _ => "",
         }
     }
@@ -159,7 +207,14 @@ impl GatewayError {
             GatewayError::CircuitOpen { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after.max(&1)));
             }
+            // The rest of the body will never be read: the connection cannot carry another request.
+            GatewayError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
+        }
+        if self.log_kind() != self.code() {
+            response.extensions_mut().insert(ErrorCode(self.log_kind()));
         }
         response
     }

@@ -153,11 +153,8 @@ pub async fn forward(
             }
             Ok(Err(error)) => {
                 upstream.metrics.record(None, upstream_ms);
-                let failure = if bytes_in.limit_exceeded() {
-                    GatewayError::PayloadTooLarge { limit: body_limit }
-                } else {
-                    classify_client_error(&error)
-                };
+                let failure = crate::limits::client_body_failure(bytes_in, body_limit)
+                    .unwrap_or_else(|| classify_client_error(&error));
                 if let Some(kind) = failure.upstream_error_kind() {
                     upstream.metrics.error(kind);
                 }
@@ -170,7 +167,10 @@ pub async fn forward(
                     error = %error_chain(&error),
                 );
                 let (judged, outcome) = match &failure {
-                    GatewayError::UpstreamConnect(_) | GatewayError::UpstreamTls(_) => {
+                    // Refused by the SSRF guard: nothing was sent, another target may pass.
+                    GatewayError::UpstreamConnect(_)
+                    | GatewayError::UpstreamTls(_)
+                    | GatewayError::UpstreamBlocked(_) => {
                         (AttemptResult::ConnectError, AttemptOutcome::ConnectFailed)
                     }
                     GatewayError::UpstreamTimeout => {
@@ -180,6 +180,10 @@ pub async fn forward(
                     GatewayError::PayloadTooLarge { .. } => (
                         AttemptResult::Status(200),
                         AttemptOutcome::Status(http::StatusCode::PAYLOAD_TOO_LARGE),
+                    ),
+                    GatewayError::RequestTimeout => (
+                        AttemptResult::Status(200),
+                        AttemptOutcome::Status(http::StatusCode::REQUEST_TIMEOUT),
                     ),
                     _ => (AttemptResult::UpstreamError, AttemptOutcome::UpstreamError),
                 };
@@ -296,6 +300,7 @@ pub fn classify_client_error(error: &hyper_util::client::legacy::Error) -> Gatew
             return match connect {
                 ConnectError::Timeout(_) => GatewayError::UpstreamTimeout,
                 ConnectError::Tls(..) => GatewayError::UpstreamTls(detail),
+                ConnectError::Blocked(_) => GatewayError::UpstreamBlocked(detail),
                 _ => GatewayError::UpstreamConnect(detail),
             };
         }

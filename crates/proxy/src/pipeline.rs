@@ -1,6 +1,8 @@
 //! The request lifecycle, as ordered phases over one per-request context:
 //!
-//! 1. **accept**: correlation id, trace context, start time (always, even for errors);
+//! 1. **accept**: correlation id, trace context, start time (always, even for errors); then the
+//!    front end ([`crate::front`]): URI and header limits, header checks and path normalisation
+//!    (414 / 431 / 400), so routing sees the normalised path;
 //! 2. **route**: look the request up in the snapshot's route table (404 / 405);
 //! 3. **admit**: request limits (413 by `Content-Length`; streamed bodies are cut at the limit);
 //! 4. **select**: pick a healthy target of the route's upstream (503 when none);
@@ -34,6 +36,7 @@ use crate::body::{Meter, MeteredBody, OnBodyEnd, ProxyBody};
 use crate::error::{ErrorCode, GatewayError};
 use crate::forward::{forward, retry_after_secs, Forwarded, Outgoing, OutgoingBody};
 use crate::headers;
+use crate::limits::{client_body_failure, ReadTimeout};
 use crate::policy::{run_request_policies, RequestContext};
 use crate::runtime::Shared;
 use crate::snapshot::{RouteRuntime, Snapshot};
@@ -73,6 +76,8 @@ struct Exchange {
     error: Option<&'static str>,
     /// Load-shedding slots held until the exchange ends.
     permits: Vec<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts the upstream's response body against `server.limits.max_response_body`.
+    bytes_out: Option<Arc<Meter>>,
 }
 
 impl OnBodyEnd for Exchange {
@@ -106,6 +111,9 @@ impl Exchange {
         }
         let error_kind = match (self.error, complete) {
             (Some(code), _) => Some(code),
+            (None, false) if self.bytes_out.as_ref().is_some_and(|m| m.limit_exceeded()) => {
+                Some("response_too_large")
+            }
             (None, false) => Some("response_aborted"),
             (None, true) => None,
         };
@@ -230,7 +238,13 @@ pub async fn handle(
         status: 0,
         error: None,
         permits: Vec::new(),
+        bytes_out: None,
     };
+
+    // Phase 1b: input hygiene: limits, header checks and path normalisation, before routing.
+    if let Err(error) = crate::front::admit(&mut req, &snapshot.config.server.limits) {
+        return Ok(fail(exchange, error));
+    }
 
     // Phase 2: route.
     let lookup = snapshot.table.lookup(&RequestFacts {
@@ -364,7 +378,11 @@ pub async fn handle(
         None
     };
     let body = match prepare_body(
-        body,
+        ReadTimeout::new(
+            body,
+            snapshot.config.server.limits.body_read_timeout.get(),
+            exchange.bytes_in.clone(),
+        ),
         route_rt,
         &parts.headers,
         exchange.bytes_in.clone(),
@@ -468,8 +486,11 @@ pub async fn handle(
     for (name, value) in policy_headers {
         parts.headers.append(name, value);
     }
-    // Phase 7 runs when this body ends.
-    let body = MeteredBody::new(body, Arc::new(Meter::default()), 0)
+    // Phase 7 runs when this body ends. A body over the response limit is cut.
+    let bytes_out = Arc::new(Meter::default());
+    exchange.bytes_out = Some(bytes_out.clone());
+    let response_limit = snapshot.config.server.limits.max_response_body.get();
+    let body = MeteredBody::new(body, bytes_out, response_limit)
         .on_end(Box::new(exchange))
         .boxed();
     Ok(Response::from_parts(parts, body))
@@ -551,7 +572,7 @@ fn fallback_response(
 /// Turns the client's body into the forward phase's body: buffered when the route retries and
 /// the body is small enough to replay, streamed otherwise. Buffering honours the body limit.
 async fn prepare_body(
-    body: Incoming,
+    body: ReadTimeout<Incoming>,
     route: &RouteRuntime,
     headers: &http::HeaderMap,
     meter: Arc<Meter>,
@@ -568,11 +589,9 @@ async fn prepare_body(
         Some(_) if metered.is_end_stream() => Ok(OutgoingBody::Replay(Bytes::new())),
         Some(cap) if declared.is_some_and(|len| len <= cap) => {
             let collected = metered.collect().await.map_err(|e| {
-                if meter.limit_exceeded() {
-                    GatewayError::PayloadTooLarge { limit }
-                } else {
+                client_body_failure(&meter, limit).unwrap_or_else(|| {
                     GatewayError::BadRequest(format!("reading the request body: {e}"))
-                }
+                })
             })?;
             Ok(OutgoingBody::Replay(collected.to_bytes()))
         }

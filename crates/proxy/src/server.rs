@@ -68,7 +68,10 @@ fn connection_builder(listener: &Listener, server: &Server) -> auto::Builder<Tok
         // hyper applies this to the wait for every request head, so it also closes idle
         // keep-alive connections and slowloris clients.
         .header_read_timeout(server.header_read_timeout.get())
-        .max_buf_size((server.max_header_bytes.get() as usize).max(8192));
+        // A head larger than this is answered `431` by hyper before the pipeline sees it.
+        .max_buf_size((server.max_header_bytes.get() as usize).max(8192))
+        // More fields than this: `431` from hyper's parser (HTTP/2 is counted in `front`).
+        .max_headers(server.limits.max_headers as usize);
     builder
         .http2()
         .timer(TokioTimer::new())

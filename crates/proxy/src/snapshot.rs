@@ -175,11 +175,19 @@ impl Snapshot {
             }));
             let old = previous.and_then(|p| p.upstreams.iter().find(|u| u.spec.name == spec.name));
             let runtime = match old {
-                Some(old) if old.spec == *spec && !(reread_files && old.reads_tls_files()) => {
+                Some(old)
+                    if old.spec == *spec
+                        && *old.ssrf.settings() == config.security.ssrf
+                        && !(reread_files && old.reads_tls_files()) =>
+                {
                     old.clone()
                 }
                 _ => {
-                    let fresh = UpstreamRuntime::build(spec, metrics.upstream(&spec.name))?;
+                    let fresh = UpstreamRuntime::build(
+                        spec,
+                        &config.security,
+                        metrics.upstream(&spec.name),
+                    )?;
                     if let Some(old) = old {
                         fresh.inherit_health(old);
                     }

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,11 +26,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use flexgate_config::{Upstream, UpstreamProtocol};
+use flexgate_config::{Security, Upstream, UpstreamProtocol};
 use flexgate_router::balance::Balancer;
 use flexgate_telemetry::metrics::UpstreamMetrics;
 
 use crate::body::ProxyBody;
+use crate::ssrf;
 use crate::tls::{client_config, TlsError};
 
 /// One backend server of an upstream.
@@ -121,6 +123,8 @@ pub struct UpstreamRuntime {
     pub client: Client<Connector, ProxyBody>,
     /// Its metric handles.
     pub metrics: UpstreamMetrics,
+    /// The SSRF guard its connector applies (compared on reload, like `spec`).
+    pub ssrf: Arc<ssrf::Guard>,
 }
 
 impl fmt::Debug for UpstreamRuntime {
@@ -159,6 +163,7 @@ impl UpstreamRuntime {
     /// Prepares an upstream: parses targets, builds the TLS client config and the pool.
     pub fn build(
         spec: &Upstream,
+        security: &Security,
         metrics: UpstreamMetrics,
     ) -> Result<UpstreamRuntime, UpstreamError> {
         let targets = spec
@@ -193,9 +198,11 @@ impl UpstreamRuntime {
         } else {
             None
         };
+        let guard = Arc::new(ssrf::Guard::new(spec, security));
         let connector = Connector {
             connect_timeout: spec.timeouts.connect.get(),
             tls,
+            guard: guard.clone(),
         };
         let mut builder = Client::builder(TokioExecutor::new());
         builder
@@ -214,6 +221,7 @@ impl UpstreamRuntime {
             balancer: Balancer::new(spec.load_balancing, &weights),
             client,
             metrics,
+            ssrf: guard,
         })
     }
 
@@ -300,6 +308,7 @@ struct TlsSettings {
 pub struct Connector {
     connect_timeout: Duration,
     tls: Option<Arc<TlsSettings>>,
+    guard: Arc<ssrf::Guard>,
 }
 
 /// Why a connection to a target failed; found again in the client's error chain to classify it.
@@ -317,6 +326,9 @@ pub enum ConnectError {
     /// The URI could not be connected to.
     #[error("invalid target address {0}")]
     Address(String),
+    /// The SSRF guard refused every address of the target; nothing was connected to.
+    #[error(transparent)]
+    Blocked(#[from] ssrf::Blocked),
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -341,7 +353,13 @@ impl tower_service::Service<Uri> for Connector {
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
             let addr = format!("{host}:{port}");
             let deadline = tokio::time::Instant::now() + this.connect_timeout;
-            let tcp = tokio::time::timeout_at(deadline, TcpStream::connect((host.as_str(), port)))
+            // Resolve once, check every address, connect to a checked one (see `ssrf`).
+            let resolved = tokio::time::timeout_at(deadline, ssrf::resolve(&host, port))
+                .await
+                .map_err(|_| ConnectError::Timeout(addr.clone()))?
+                .map_err(|e| ConnectError::Io(addr.clone(), e))?;
+            let permitted = this.guard.permitted(&addr, resolved)?;
+            let tcp = tokio::time::timeout_at(deadline, connect_first(&permitted))
                 .await
                 .map_err(|_| ConnectError::Timeout(addr.clone()))?
                 .map_err(|e| ConnectError::Io(addr.clone(), e))?;
@@ -366,6 +384,20 @@ impl tower_service::Service<Uri> for Connector {
             Ok(UpstreamIo::new(Stream::Tls(Box::new(stream)), h2))
         })
     }
+}
+
+/// Connects to the first address of `addrs` that accepts, in order (as `TcpStream::connect` does
+/// for a name, but over addresses the guard has already checked).
+async fn connect_first(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+    let mut last_error = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to")))
 }
 
 /// A plain or TLS connection to a target.

@@ -8,7 +8,7 @@ use crate::support::{eventually, flexgate, free_port, get, Running};
 
 fn config(proxy: u16, status: u16, upstream_port: u16, extra_route: &str) -> String {
     format!(
-        "version: 1\nlisteners:\n  - name: main\n    bind: \"127.0.0.1:{proxy}\"\nstatus:\n  bind: \"127.0.0.1:{status}\"\nupstreams:\n  - name: demo\n    targets: [{{url: \"http://127.0.0.1:{upstream_port}\"}}]\nroutes:\n  - name: first\n    match: {{path: /first/*}}\n    upstream: demo\n    strip_prefix: true\n{extra_route}observability:\n  access_log: {{output: stderr}}\n"
+        "version: 1\nlisteners:\n  - name: main\n    bind: \"127.0.0.1:{proxy}\"\nstatus:\n  bind: \"127.0.0.1:{status}\"\nupstreams:\n  - name: demo\n    targets: [{{url: \"http://127.0.0.1:{upstream_port}\"}}]\n    allow_networks: [\"127.0.0.0/8\"]\nroutes:\n  - name: first\n    match: {{path: /first/*}}\n    upstream: demo\n    strip_prefix: true\n{extra_route}observability:\n  access_log: {{output: stderr}}\n"
     )
 }
 

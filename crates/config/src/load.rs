@@ -216,10 +216,10 @@ pub fn parse_str(text: &str, format: SourceFormat) -> Result<Loaded, ConfigError
 
 /// Reads, parses, migrates (if version 0) and validates the config file at `path`.
 ///
-/// The format follows the extension (`.json` is JSON, anything else YAML). Relative TLS file
-/// paths (`cert_file`, `key_file`, `ca_file`, `client_cert_file`, `client_key_file`) are made
-/// relative to the directory of the config file, so the proxy finds them whatever its working
-/// directory.
+/// The format follows the extension (`.json` is JSON, anything else YAML). Relative file paths
+/// (TLS: `cert_file`, `key_file`, `ca_file`, `client_cert_file`, `client_key_file`; JWT policies:
+/// `public_key_file`, `jwks_file`) are made relative to the directory of the config file, so the
+/// proxy finds them whatever its working directory.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
@@ -233,7 +233,8 @@ pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
     Ok(loaded)
 }
 
-/// Makes every relative TLS file path in `config` relative to `dir` instead.
+/// Makes every relative file path in `config` (TLS files, JWT key files) relative to `dir`
+/// instead.
 pub fn resolve_relative_paths(config: &mut Config, dir: &Path) {
     let fix = |p: &mut PathBuf| {
         if p.is_relative() && !p.as_os_str().is_empty() {
@@ -257,6 +258,16 @@ pub fn resolve_relative_paths(config: &mut Config, dir: &Path) {
             ]
             .into_iter()
             .flatten()
+            {
+                fix(p);
+            }
+        }
+    }
+    for policy in &mut config.policies {
+        if let crate::policy::Policy::Jwt(jwt) = policy {
+            for p in [&mut jwt.public_key_file, &mut jwt.jwks_file]
+                .into_iter()
+                .flatten()
             {
                 fix(p);
             }

@@ -173,7 +173,7 @@ fn default_api_key_header() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyEntry {
-    /// Name of the key's owner (logged as the consumer).
+    /// Name of the key's owner, sent upstream as `X-Consumer-Name`.
     pub name: String,
     /// Lower-case hex SHA-256 of the key (`printf %s "$KEY" | sha256sum`).
     pub sha256: String,
@@ -190,10 +190,12 @@ pub struct JwtPolicy {
     /// Shared secret for `HS256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// PEM public key (RSA or P-256) for `RS256`/`ES256`.
+    /// PEM public key (RSA or P-256) for `RS256`/`ES256`. Relative paths are relative to the
+    /// config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key_file: Option<PathBuf>,
-    /// JWKS file with the public keys (selected by `kid`).
+    /// JWKS file with the public keys (selected by `kid`). Relative paths are relative to the
+    /// config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_file: Option<PathBuf>,
     /// Required `iss`.

@@ -68,6 +68,41 @@ fn relative_tls_paths_follow_the_config_file() {
 }
 
 #[test]
+fn relative_jwt_key_paths_follow_the_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("gateway.yaml");
+    let text = r#"
+version: 1
+upstreams:
+  - name: users
+    targets: [{url: "http://127.0.0.1:9000"}]
+routes:
+  - {name: users, match: {path: /*}, upstream: users, policies: [tokens, other]}
+policies:
+  - {type: jwt, name: tokens, algorithms: [RS256], public_key_file: keys/jwt.pem, jwks_file: /etc/flexgate/jwks.json}
+  - {type: jwt, name: other, algorithms: [ES256], jwks_file: jwks.json}
+"#;
+    std::fs::write(&file, text).expect("write");
+    let loaded = load_file(&file).expect("loads");
+    let jwt = |i: usize| match &loaded.config.policies[i] {
+        flexgate_config::Policy::Jwt(p) => p.clone(),
+        other => panic!("not a jwt policy: {other:?}"),
+    };
+    assert_eq!(
+        jwt(0).public_key_file.as_deref(),
+        Some(dir.path().join("keys/jwt.pem").as_path())
+    );
+    assert_eq!(
+        jwt(0).jwks_file.as_deref(),
+        Some(Path::new("/etc/flexgate/jwks.json"))
+    );
+    assert_eq!(
+        jwt(1).jwks_file.as_deref(),
+        Some(dir.path().join("jwks.json").as_path())
+    );
+}
+
+#[test]
 fn json_files_are_read_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("gateway.json");

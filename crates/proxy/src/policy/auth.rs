@@ -6,6 +6,7 @@
 //! it did not need.
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,11 +63,25 @@ pub fn build_api_key(spec: &ApiKeyPolicy) -> Result<Arc<dyn EdgePolicy>, String>
 
 /// Builds a JWT policy.
 pub fn build_jwt(spec: &JwtPolicy) -> Result<Arc<dyn EdgePolicy>, String> {
+    // Fingerprinted before the keys are read: a file replaced in between looks changed at the
+    // next reload and is read again, so keys are never left stale.
+    let key_files = [&spec.public_key_file, &spec.jwks_file]
+        .into_iter()
+        .flatten()
+        .map(|path| (path.clone(), file_fingerprint(path)))
+        .collect();
     Ok(Arc::new(JwtAuth {
         name: spec.name.clone(),
         verifier: jwt::Verifier::build(spec)?,
         forward: spec.forward_credentials,
+        key_files,
     }))
+}
+
+/// SHA-256 of a file's content; `None` when it cannot be read.
+fn file_fingerprint(path: &Path) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(digest::digest(&digest::SHA256, &bytes).as_ref().to_vec())
 }
 
 /// Logs a refused request and builds the `401`.
@@ -191,9 +206,20 @@ struct JwtAuth {
     name: String,
     verifier: jwt::Verifier,
     forward: bool,
+    /// The key files and their fingerprints when read.
+    key_files: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
 impl EdgePolicy for JwtAuth {
+    /// Reused across reloads only while its key files are unchanged, so publishing a new key and
+    /// reloading (SIGHUP) rotates keys without touching the config; a file that became unreadable
+    /// or invalid fails the reload, and the running version keeps serving.
+    fn reusable_with(&self, _config: &flexgate_config::Config) -> bool {
+        self.key_files
+            .iter()
+            .all(|(path, read)| read.is_some() && file_fingerprint(path) == *read)
+    }
+
     fn on_request(&self, ctx: &RequestContext, head: &mut request::Parts) -> Step {
         let token = head
             .headers

@@ -791,3 +791,75 @@ async fn unreadable_key_files_fail_the_start_and_name_the_file() {
         assert!(error.contains(expected), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_pick_up_rotated_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = TestUpstream::start("echo").await;
+    let old = EcKey::generate();
+    let new = EcKey::generate();
+    let jwks = |keys: Vec<Value>| json!({ "keys": keys }).to_string();
+    write(dir.path(), "jwks.json", &jwks(vec![old.jwk("old")]));
+    // A relative path: resolved against the config file's directory.
+    let text = crate::support::proxy::config_text(
+        r#"
+        upstreams:
+          - name: echo
+            targets: [{url: "${echo}"}]
+        routes:
+          - {name: r, match: {path: /*}, upstream: echo, policies: [tokens]}
+        policies:
+          - {type: jwt, name: tokens, algorithms: [ES256], jwks_file: jwks.json}
+        "#,
+        &[("echo", echo.url())],
+    );
+    let config_path = dir.path().join("gateway.yaml");
+    std::fs::write(&config_path, text).unwrap();
+    let config = flexgate_config::load_file(&config_path).unwrap().config;
+    let proxy = flexgate_proxy::ProxyHandle::start(config, Default::default())
+        .await
+        .unwrap();
+    let client = http1_client();
+    let call = |token: String| {
+        let req = request("GET", &proxy.url("/a"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(empty())
+            .unwrap();
+        let client = client.clone();
+        async move { fetch(&client, req).await.status }
+    };
+    let c = claims();
+    let signed_by = |kid: &str, key: &EcKey| {
+        token(
+            json!({"alg": "ES256", "kid": kid}),
+            &c,
+            Signer::Es(&key.pair),
+        )
+    };
+
+    assert_eq!(call(signed_by("old", &old)).await, 200);
+    assert_eq!(call(signed_by("new", &new)).await, 401);
+
+    // Rotation: publish the new key next to the old one, reload; then retire the old one.
+    write(
+        dir.path(),
+        "jwks.json",
+        &jwks(vec![old.jwk("old"), new.jwk("new")]),
+    );
+    proxy.reload_from_file(&config_path).unwrap();
+    assert_eq!(call(signed_by("old", &old)).await, 200);
+    assert_eq!(call(signed_by("new", &new)).await, 200);
+    write(dir.path(), "jwks.json", &jwks(vec![new.jwk("new")]));
+    proxy.reload_from_file(&config_path).unwrap();
+    assert_eq!(call(signed_by("old", &old)).await, 401);
+    assert_eq!(call(signed_by("new", &new)).await, 200);
+
+    // A broken key file fails the reload; the running keys keep working.
+    write(dir.path(), "jwks.json", "{not json");
+    let error = proxy
+        .reload_from_file(&config_path)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("jwks.json"), "{error}");
+    assert_eq!(call(signed_by("new", &new)).await, 200);
+}

@@ -197,13 +197,3 @@ pub async fn run_request_policies(
         response_headers: collected,
     }
 }
-
-/// A policy that lets everything through: stands in for policy types this version does not
-/// enforce yet (validation warns on every use, so nobody is misled).
-pub(crate) struct PassThrough;
-
-impl EdgePolicy for PassThrough {
-    fn on_request(&self, _: &RequestContext, _: &mut request::Parts) -> Step {
-        Step::Done(Verdict::next())
-    }
-}

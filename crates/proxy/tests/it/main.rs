@@ -9,6 +9,8 @@ mod balancing;
 mod errors;
 mod forwarding;
 mod input_limits;
+mod policies_auth;
+mod policies_edge;
 mod protocols;
 mod rate_limit;
 mod reload;

@@ -38,6 +38,9 @@ pub enum Command {
     /// Offline config tools: validate, schema, migrate, diff.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Offline log tools: group log lines into templates.
+    #[command(subcommand)]
+    Logs(LogsCommand),
     /// Run the small demo upstream used by `up` and the benchmarks.
     #[command(hide = true)]
     DemoUpstream(DemoArgs),
@@ -117,4 +120,35 @@ pub enum ConfigCommand {
         /// The new config.
         new: PathBuf,
     },
+}
+
+/// `flexgate logs …`.
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Group log lines into templates and write `LineId,ClusterId,Template` for every line.
+    Cluster(LogsClusterArgs),
+}
+
+/// `flexgate logs cluster`.
+#[derive(Debug, Args)]
+pub struct LogsClusterArgs {
+    /// The log file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Input format (default: `loghub` for a `.csv` file with `LineId` and `Content` columns,
+    /// else `lines`).
+    #[arg(long, value_enum)]
+    pub format: Option<LogsFormat>,
+    /// Write the CSV here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Input format of `flexgate logs cluster`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogsFormat {
+    /// A Loghub structured CSV: the `Content` column is clustered, `LineId` is kept.
+    Loghub,
+    /// One log line per line, numbered from 1.
+    Lines,
 }

@@ -7,6 +7,7 @@ mod cli;
 mod config_cmd;
 mod demo;
 mod logging;
+mod logs_cmd;
 mod run;
 
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let default_level = match cli.command {
-        cli::Command::Config(_) => "warn",
+        cli::Command::Config(_) | cli::Command::Logs(_) => "warn",
         _ => "info",
     };
     // `proxy` sets up logging itself, once it has read the config's `log_level`.
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Up(args) => run::up(args),
         cli::Command::Proxy(args) => run::proxy(args, cli.log_format, cli.log_level),
         cli::Command::Config(cmd) => config_cmd::run(cmd),
+        cli::Command::Logs(cmd) => logs_cmd::run(cmd),
         cli::Command::DemoUpstream(args) => run::demo_upstream(args),
     };
     match result {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config_cli;
+mod logs;
 mod proxy_process;
 mod support;
 mod up;

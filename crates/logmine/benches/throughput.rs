@@ -7,8 +7,7 @@
 //!
 //! - `cold`: a fresh miner per pass over the 16 000 lines (every template is created);
 //! - `warm`: a miner that has already seen the lines once (the steady state of a long-running
-//!   agent: every line matches an existing template);
-//! - `mask`: the masking step alone.
+//!   agent: every line matches an existing template).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -64,13 +63,6 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("mask", |b| {
-        b.iter(|| {
-            for line in &lines {
-                black_box(flexgate_logmine::mask::mask(black_box(line)));
-            }
-        })
-    });
     group.finish();
 }
 

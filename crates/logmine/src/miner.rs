@@ -165,8 +165,8 @@ enum Cmp {
     Equal,
     /// The template has a variable here; `true` if the line token fits its fixed affixes.
     Wild(bool),
-    /// Different, and the difference involves a placeholder: the same event with a value the
-    /// masking did not recognise the same way.
+    /// Different, but the difference involves a placeholder, only digits, or a token that is
+    /// a lone placeholder: the same event with a value the masking saw differently.
     Soft,
     /// Different constant words: a different event unless the position proves variable.
     Hard,

@@ -6,3 +6,4 @@ mod loghub;
 mod mask;
 mod miner;
 mod persist;
+mod robust;

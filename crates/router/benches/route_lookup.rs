@@ -51,6 +51,8 @@ fn route(i: usize) -> Route {
         rewrite_prefix: None,
         timeout: None,
         policies: vec![],
+        retries: None,
+        max_concurrent_requests: None,
     }
 }
 
@@ -74,9 +76,14 @@ fn config() -> Config {
             health_check: None,
             tls: None,
             circuit_breaker: None,
+            outlier_detection: None,
+            limits: Default::default(),
+            allow_networks: Vec::new(),
         }],
         routes: (0..ROUTES).map(route).collect(),
         policies: vec![],
+        security: Default::default(),
+        redis: None,
         observability: Observability::default(),
     }
 }

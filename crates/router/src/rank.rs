@@ -34,6 +34,8 @@ mod tests {
             rewrite_prefix: None,
             timeout: None,
             policies: vec![],
+            retries: None,
+            max_concurrent_requests: None,
         }
     }
 
@@ -53,6 +55,8 @@ mod tests {
                 route("e", 5),
             ],
             policies: vec![],
+            security: Default::default(),
+            redis: None,
             observability: Observability::default(),
         };
         assert_eq!(route_rank(&config), vec![1, 4, 0, 2, 3]);

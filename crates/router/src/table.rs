@@ -348,6 +348,9 @@ mod tests {
             health_check: None,
             tls: None,
             circuit_breaker: None,
+            outlier_detection: None,
+            limits: Default::default(),
+            allow_networks: Vec::new(),
         }
     }
 
@@ -366,6 +369,8 @@ mod tests {
             rewrite_prefix: None,
             timeout: None,
             policies: vec![],
+            retries: None,
+            max_concurrent_requests: None,
         }
     }
 
@@ -378,6 +383,8 @@ mod tests {
             upstreams: vec![upstream("other"), upstream("u")],
             routes,
             policies: vec![],
+            security: Default::default(),
+            redis: None,
             observability: Observability::default(),
         }
     }

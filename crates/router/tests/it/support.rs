@@ -26,6 +26,8 @@ pub fn route(name: &str, path: &str) -> Route {
         rewrite_prefix: None,
         timeout: None,
         policies: vec![],
+        retries: None,
+        max_concurrent_requests: None,
     }
 }
 
@@ -85,6 +87,9 @@ pub fn upstream(name: &str) -> Upstream {
         health_check: None,
         tls: None,
         circuit_breaker: None,
+        outlier_detection: None,
+        limits: Default::default(),
+        allow_networks: Vec::new(),
     }
 }
 
@@ -98,6 +103,8 @@ pub fn config(routes: Vec<Route>) -> Config {
         upstreams: vec![upstream(UPSTREAM)],
         routes,
         policies: vec![],
+        security: Default::default(),
+        redis: None,
         observability: Observability::default(),
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::support::body::{empty, BoxError};
 use crate::support::{
-    fetch, http1_client, request, start_proxy, AccessLogFile, ProxyExt, TestUpstream,
+    fetch, h2c_client, http1_client, request, start_proxy, AccessLogFile, ProxyExt, TestUpstream,
 };
 
 /// A proxy with its access log in a file, logging everything, with `server` settings `server`.
@@ -185,4 +185,33 @@ async fn a_response_over_the_limit_is_cut_and_logged_as_response_too_large() {
     )
     .await;
     assert_eq!(reply.body.len(), 65536);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_header_fields_over_http2_get_431_from_the_gateway() {
+    // HTTP/1.1 heads are counted by hyper's parser (see the smuggling table); HTTP/2 header
+    // lists are counted by the front end, which answers with the JSON body.
+    let upstream = TestUpstream::start("app").await;
+    let log = AccessLogFile::new();
+    let proxy = proxy_with("              limits: {max_headers: 20}", &upstream, &log).await;
+    let client = h2c_client();
+    let mut builder = request("GET", &proxy.url("/many")).version(http::Version::HTTP_2);
+    for i in 0..21 {
+        builder = builder.header(format!("x-h{i}"), "1");
+    }
+    let reply = fetch(&client, builder.body(empty()).unwrap()).await;
+    assert_eq!(reply.status, 431, "{reply:?}");
+    assert_eq!(
+        reply.json()["error"]["code"],
+        "request_header_fields_too_large"
+    );
+    let mut builder = request("GET", &proxy.url("/few")).version(http::Version::HTTP_2);
+    for i in 0..10 {
+        builder = builder.header(format!("x-h{i}"), "1");
+    }
+    assert_eq!(
+        fetch(&client, builder.body(empty()).unwrap()).await.status,
+        200
+    );
+    assert_eq!(upstream.requests(), 1);
 }

@@ -163,11 +163,7 @@ impl ProxyHandle {
             source,
         })?;
         info!(message = "Status listener.", addr = %status_addr);
-        tasks.push(tokio::spawn(status::serve(
-            status_tcp,
-            shared.clone(),
-            shutdown_rx.clone(),
-        )));
+        tasks.push(tokio::spawn(status::serve(status_tcp, shared.clone())));
         let handle = Arc::new(ProxyHandle {
             shared,
             listeners,

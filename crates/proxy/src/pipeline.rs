@@ -447,6 +447,7 @@ pub async fn handle(
     };
 
     // Phase 6: respond.
+    let upstream_version = response.version();
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switching {
         if let Some(downstream) = downstream_upgrade {
@@ -463,7 +464,7 @@ pub async fn handle(
     if switching {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    headers::append_via(headers, &snapshot.via, Version::HTTP_11);
+    headers::append_via(headers, &snapshot.via, upstream_version);
     if let Ok(value) = HeaderValue::from_str(&exchange.correlation_id) {
         headers.insert(headers::X_CORRELATION_ID, value);
     }

@@ -14,7 +14,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::body::{full, ProxyBody};
 use crate::runtime::Shared;
@@ -168,13 +167,11 @@ fn deep(shared: &Shared) -> Response<ProxyBody> {
     json_response(code, body)
 }
 
-/// Serves the status listener until `shutdown` turns true.
-pub async fn serve(tcp: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+/// Serves the status listener until its task is stopped. It keeps answering while the traffic
+/// listeners drain, so load balancers and operators see `/health/ready` turn 503 during shutdown.
+pub async fn serve(tcp: TcpListener, shared: Arc<Shared>) {
     loop {
-        let accepted = tokio::select! {
-            accepted = tcp.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
+        let accepted = tcp.accept().await;
         let Ok((stream, _)) = accepted else {
             continue;
         };

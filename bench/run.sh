@@ -274,29 +274,32 @@ wrk_run() {
 # measure NAME ATTEMPT : one measured run; sets M_RPS M_P50 M_P99 M_CPU_PCT M_CPU_US M_OTHER.
 measure() {
     local name="$1" attempt="$2" pid="${PID_OF[$1]}" out="$TMP/wrk-$1-$2.txt"
-    local start_time end_time busy_before cpu_before upstream_before busy_after cpu_after
-    local upstream_after total
+    local start_time end_time cpu0_before cpu1_before target_before upstream_before
+    local cpu0_after cpu1_after target_after upstream_after total
     start_time="$EPOCHREALTIME"
-    read -r busy_before cpu_before upstream_before \
-        < <(python3 "$BENCH/tools.py" snapshot "$pid" "${PID_OF[upstream]}")
+    read -r cpu0_before cpu1_before target_before upstream_before \
+        < <(python3 "$BENCH/tools.py" snapshot 0,1 "$pid" "${PID_OF[upstream]}")
     times >"$TMP/times.before"
     wrk_run "$name" "$DURATION" "$out" measurement || return 1
     times >"$TMP/times.after"
     end_time="$EPOCHREALTIME"
-    read -r busy_after cpu_after upstream_after \
-        < <(python3 "$BENCH/tools.py" snapshot "$pid" "${PID_OF[upstream]}")
+    read -r cpu0_after cpu1_after target_after upstream_after \
+        < <(python3 "$BENCH/tools.py" snapshot 0,1 "$pid" "${PID_OF[upstream]}")
     read -r M_RPS M_P50 M_P99 total <<<"$WRK_STATS"
-    read -r M_CPU_PCT M_CPU_US < <(awk -v b="$cpu_before" -v a="$cpu_after" -v d="$DURATION" \
+    read -r M_CPU_PCT M_CPU_US < <(awk -v b="$target_before" -v a="$target_after" -v d="$DURATION" \
         -v n="$total" 'BEGIN { printf "%.0f %.1f\n", 100 * (a - b) / d, 1e6 * (a - b) / n }')
-    # CPU time of everything else on the machine during the run: all busy time minus the
-    # target, the upstream and wrk (the shell's reaped children), over the run's wall time.
-    M_OTHER="$(awk -v bb="$busy_before" -v ba="$busy_after" \
-        -v pb="$cpu_before" -v pa="$cpu_after" -v ub="$upstream_before" -v ua="$upstream_after" \
-        -v same="$([[ "$pid" == "${PID_OF[upstream]}" ]] && echo 1 || echo 0)" \
+    # CPU time that other processes took on the CPUs the run depends on, over its wall time:
+    # on CPU 0 all busy time but the upstream's and wrk's (the shell's reaped children); on
+    # CPU 1, when a proxy is measured, all busy time but the proxy's. (With the upstream
+    # measured directly, CPU 1 is not used, and work there does not disturb the run.)
+    M_OTHER="$(awk -v c0b="$cpu0_before" -v c0a="$cpu0_after" -v c1b="$cpu1_before" -v c1a="$cpu1_after" \
+        -v pb="$target_before" -v pa="$target_after" -v ub="$upstream_before" -v ua="$upstream_after" \
+        -v direct="$([[ "$name" == upstream ]] && echo 1 || echo 0)" \
         -v wb="$(children_cpu "$TMP/times.before")" -v wa="$(children_cpu "$TMP/times.after")" \
         -v t0="$start_time" -v t1="$end_time" \
-        'BEGIN { ours = (pa - pb) + (same ? 0 : ua - ub) + (wa - wb)
-                 x = 100 * ((ba - bb) - ours) / (t1 - t0); printf "%.0f", x < 0 ? 0 : x }')"
+        'BEGIN { o0 = (c0a - c0b) - (ua - ub) - (wa - wb); if (o0 < 0) o0 = 0
+                 o1 = (c1a - c1b) - (pa - pb); if (o1 < 0 || direct) o1 = 0
+                 printf "%.0f", 100 * (o0 + o1) / (t1 - t0) }')"
     M_OUT="$out"
 }
 
@@ -383,11 +386,11 @@ done
 say ""
 for name in "${TARGETS[@]}"; do
     if [[ -n "${OTHER_PCT[$name]:-}" ]] && ((OTHER_PCT[$name] > MAX_OTHER_LOAD)); then
-        say "**Warning:** the ${LABEL[$name]} run was disturbed in all $ATTEMPTS attempts (other processes used ${OTHER_PCT[$name]}% of a CPU); compare it with care."
+        say "**Warning:** every measured run of ${LABEL[$name]} ($ATTEMPTS) was disturbed; in the one reported, other processes took ${OTHER_PCT[$name]}% of a CPU. Compare it with care."
         say ""
     fi
 done
-say "target CPU %: CPU time of the measured process (the proxy, or the upstream when direct) over the run, 100 = one full CPU. CPU µs/req: that time per request. other load %: CPU time of every other process on the machine (not the target, the upstream or wrk; interrupt time left out) over the run, 100 = one full CPU; above a few percent the run was disturbed."
+say "target CPU %: CPU time of the measured process (the proxy, or the upstream when direct) over the run, 100 = one full CPU. CPU µs/req: that time per request. other load %: CPU time other processes took over the run on the CPUs it uses (CPU 0 with wrk and the upstream; CPU 1 with the proxy), interrupt time left out, 100 = one full CPU; above a few percent the run was disturbed."
 say ""
 if [[ "$SKIP_FLEXGATE" != 1 ]]; then
     say "Ratios (req/s: above 1 means FlexGate serves more; p99: below 1 means FlexGate's tail is shorter):"

@@ -8,9 +8,9 @@ Subcommands:
   parse-wrk FILE                 print "rps p50_ms p99_ms requests non2xx socket_errors"
   rss PID                        print the RSS in KiB of PID plus its descendants
   cpu PID                        print the CPU seconds (user + system) of PID plus descendants
-  snapshot PID...                print the CPU seconds all CPUs spent running tasks (or
-                                 stolen by the hypervisor) since boot, then the CPU seconds of
-                                 each PID (with descendants)
+  snapshot CPUS PID...           print the CPU seconds each CPU of the comma-separated list
+                                 CPUS spent running tasks (or stolen by the hypervisor) since
+                                 boot, then the CPU seconds of each PID (with descendants)
   hold PORT COUNT PID [TIMEOUT]  open COUNT keep-alive connections to 127.0.0.1:PORT, send
                                  one request on each, read the answers, then print the RSS of
                                  PID (and descendants) in KiB while they are open, and close
@@ -201,18 +201,26 @@ def cmd_cpu(pid):
 
 
 def busy_seconds():
+    """Seconds each CPU spent busy since boot, as a list indexed by CPU number."""
+    busy = {}
     with open("/proc/stat", encoding="ascii") as f:
-        fields = f.readline().split()
-    # Fields: user nice system idle iowait irq softirq steal. Counted: user, nice, system and
-    # steal. Interrupt time is left out: it is mostly the loopback traffic of the benchmark
-    # itself, which the kernel charges to no process.
-    values = [int(v) for v in fields[1:9]]
-    busy = values[0] + values[1] + values[2] + values[7]
-    return busy / os.sysconf("SC_CLK_TCK")
+        for line in f:
+            fields = line.split()
+            if not (fields[0].startswith("cpu") and fields[0][3:].isdigit()):
+                continue
+            # Fields: user nice system idle iowait irq softirq steal. Counted: user, nice,
+            # system and steal. Interrupt time is left out: it is mostly the loopback traffic
+            # of the benchmark itself, which the kernel charges to no process.
+            values = [int(v) for v in fields[1:9]]
+            busy[int(fields[0][3:])] = values[0] + values[1] + values[2] + values[7]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return [busy[cpu] / ticks for cpu in sorted(busy)]
 
 
-def cmd_snapshot(*pids):
-    print(" ".join(f"{v:.2f}" for v in [busy_seconds()] + [cpu_seconds(p) for p in pids]))
+def cmd_snapshot(cpus, *pids):
+    per_cpu = busy_seconds()
+    values = [per_cpu[int(c)] for c in cpus.split(",")] + [cpu_seconds(p) for p in pids]
+    print(" ".join(f"{v:.2f}" for v in values))
     return 0
 
 

@@ -18,10 +18,18 @@ use crate::cli::{DemoArgs, LogFormat, ProxyArgs, UpArgs};
 use crate::demo;
 
 fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        builder.worker_threads(workers.max(1));
-    }
+    // One worker means one thread: the current-thread scheduler then runs every task, timer and
+    // I/O event on the calling thread, without the work-stealing machinery and cross-thread
+    // wake-ups that a one-worker multi-thread runtime still pays for.
+    let mut builder = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     builder
         .enable_all()
         .thread_name("flexgate-worker")

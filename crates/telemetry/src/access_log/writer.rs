@@ -226,25 +226,27 @@ fn run_writer(rx: Receiver<Message>, mut out: BufWriter<impl Write>, stats: &Sta
             let _ = ack.send(());
         }
     };
-    // Block for the first message, then take whatever else is already queued before flushing.
-    while let Ok(message) = rx.recv() {
-        handle(message, &mut out);
-        loop {
-            match rx.try_recv() {
-                Ok(message) => handle(message, &mut out),
-                Err(TryRecvError::Empty) => {
-                    flush(&mut out, stats);
-                    break;
-                }
-                Err(TryRecvError::Disconnected) => {
-                    flush(&mut out, stats);
-                    return;
-                }
+    // Poll instead of blocking on the channel: a receiver parked in `recv` must be woken by every
+    // send, which costs the request path a futex call and the proxy's CPU a context switch per
+    // line. Sleeping between drains lets lines accumulate and go out in one write, at the price of
+    // up to `POLL_INTERVAL` of delay before a line reaches the output.
+    loop {
+        match rx.try_recv() {
+            Ok(message) => handle(message, &mut out),
+            Err(TryRecvError::Empty) => {
+                flush(&mut out, stats);
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            Err(TryRecvError::Disconnected) => {
+                flush(&mut out, stats);
+                return;
             }
         }
     }
-    flush(&mut out, stats);
 }
+
+/// Longest time a queued line waits before the writer picks it up.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn flush(out: &mut impl Write, stats: &Stats) {
     if out.flush().is_err() {

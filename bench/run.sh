@@ -85,7 +85,9 @@ need timeout coreutils
 
 if [[ -n "${FLEXGATE_BIN:-}" ]]; then
     [[ -x "$FLEXGATE_BIN" ]] || die "FLEXGATE_BIN=$FLEXGATE_BIN is not an executable file"
+    BINARY_ORIGIN="FLEXGATE_BIN=$FLEXGATE_BIN (not rebuilt)"
 else
+    BINARY_ORIGIN="built from the work tree"
     need cargo "cargo (or set FLEXGATE_BIN)"
     FLEXGATE_BIN="${CARGO_TARGET_DIR:-target}/release/flexgate"
     log "building FlexGate (release)"
@@ -363,7 +365,8 @@ say "# FlexGate benchmark"
 say ""
 say "- command: \`$command_line\`"
 say "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-say "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- crates 2>/dev/null || echo ' (crates/ has uncommitted changes)')"
+say "- FlexGate: $("$FLEXGATE_BIN" --version 2>/dev/null || echo unknown version), $BINARY_ORIGIN"
 say "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown CPU), $(uname -sr)"
 say "- versions: $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }'); $(haproxy -v | head -n1 | awk '{ print $1, $3 }'); $(nginx -v 2>&1 | sed 's/^nginx version: //')"
 say "- load: \`taskset -c 0 wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency http://127.0.0.1:PORT/bench\` after a ${WARMUP}s warm-up"

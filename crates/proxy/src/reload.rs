@@ -16,13 +16,9 @@ use tracing::{error, info, warn};
 use crate::{ProxyHandle, ReloadError};
 
 fn file_fingerprint(path: &Path) -> Option<u64> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    Some(hash)
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| crate::snapshot::fnv1a(&bytes))
 }
 
 /// Logs the outcome of a reload the way operators read it.

@@ -44,15 +44,20 @@ impl ConfigVersion {
     }
 }
 
-/// FNV-1a over the canonical JSON form: stable across processes and cheap; it identifies versions,
-/// it is not a security boundary.
-pub fn content_hash(config: &Config) -> String {
-    let bytes = serde_json::to_vec(config).unwrap_or_default();
+/// 64-bit FNV-1a: a cheap, stable fingerprint (not a security boundary).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
+    for &byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    hash
+}
+
+/// FNV-1a over the canonical JSON form: stable across processes and cheap; it identifies versions,
+/// it is not a security boundary.
+pub fn content_hash(config: &Config) -> String {
+    let hash = fnv1a(&serde_json::to_vec(config).unwrap_or_default());
     format!(
         "{hash:016x}{:016x}",
         hash.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15

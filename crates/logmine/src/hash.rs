@@ -1,89 +1,23 @@
 //! Two small hashes: a fast one for in-memory maps and a stable one for cluster ids.
 //!
 //! The standard library's SipHash is randomly seeded and comparatively slow; the maps here are
-//! keyed by values that are either already random (cluster ids) or short token bytes, so a
-//! multiply-rotate hash is enough and keeps the per-line cost low. Cluster ids must be the same
+//! keyed by values that are either already random (cluster ids) or short token bytes, so FxHash
+//! (the `rustc-hash` crate) is enough and keeps the per-line cost low. Cluster ids must be the same
 //! in every process and every version of the crate, so they use FNV-1a with a fixed finaliser,
 //! both of which are fully specified here rather than borrowed from a dependency that might
 //! change its output.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
-/// A multiply-rotate hasher in the style of the one used inside rustc. Not stable across
-/// versions; use only for in-memory maps.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FastHasher {
-    hash: u64,
-}
+/// An in-memory `HashMap` with FxHash (not stable across versions; never persisted).
+pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FastHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FastHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            // The length keeps "a" and "a\0" apart.
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-/// `BuildHasher` for [`FastHasher`].
-pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
-
-/// A `HashMap` using [`FastHasher`].
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
-
-/// Hashes a byte string with [`FastHasher`].
+/// Hashes a byte string with FxHash, for in-memory keys only.
 #[inline]
 pub(crate) fn fast_hash(bytes: &[u8]) -> u64 {
-    let mut h = FastHasher::default();
+    let mut h = rustc_hash::FxHasher::default();
+    // The length keeps `a` and `a\0` apart.
+    h.write_usize(bytes.len());
     h.write(bytes);
     h.finish()
 }

@@ -11,9 +11,6 @@
 //! pattern prefix matches the path, so its cost depends on the path and on how many patterns
 //! overlap it, not on how many routes exist.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::pattern::{next_segment, PathPattern, Rest, Segment};
 
 /// Position in the routing order (0 is tried first).
@@ -26,55 +23,9 @@ type NodeIdx = usize;
 /// cheaper than hashing one.
 const LINEAR_CHILDREN: usize = 8;
 
-/// Literal edges keyed by segment text, hashed with [`SegmentHasher`].
-type EdgeMap = HashMap<Box<str>, NodeIdx, BuildHasherDefault<SegmentHasher>>;
-
-/// A fast, unkeyed hasher for path segments.
-///
-/// The standard keyed SipHash defends tables that attackers can insert into; here the keys come
-/// from the operator's config and requests only probe, so no input can lengthen a probe sequence
-/// beyond what the config's own keys produce. A multiply-rotate hash over 8-byte words costs a
-/// fraction of SipHash, which was a quarter of lookup time on wide nodes.
-#[derive(Debug, Default, Clone, Copy)]
-struct SegmentHasher(u64);
-
-impl SegmentHasher {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for SegmentHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            // Mixing in the length keeps `a` and `a\0` apart.
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// Literal edges keyed by segment text. Segments are short strings from the config, so FxHash
+/// (fast, unkeyed) fits: an attacker controls only lookups, never which keys the map holds.
+type EdgeMap = rustc_hash::FxHashMap<Box<str>, NodeIdx>;
 
 /// Literal children of a node.
 #[derive(Debug, Clone)]
@@ -283,7 +234,7 @@ mod tests {
     #[test]
     fn segment_hasher_separates_similar_keys() {
         use std::hash::BuildHasher;
-        let build = BuildHasherDefault::<SegmentHasher>::default();
+        let build = rustc_hash::FxBuildHasher;
         let keys = [
             "",
             "a",
